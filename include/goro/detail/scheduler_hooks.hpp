@@ -1,0 +1,86 @@
+// The scheduler's entry points that goro's header templates call. Implemented in
+// lib/runtime.cpp; users never name them.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <source_location>
+
+#include "goro/detail/frame_pool.hpp"
+
+namespace goro::detail {
+
+// Coroutine promises derive from it so their frames come from the frame pool.
+struct pooled_frame {
+  static void* operator new(std::size_t size) { return frame_alloc(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { frame_free(frame, size); }
+};
+
+// The header of every spawned task (goro::go, goro::spawn, goro::run's main task), kept
+// in its root coroutine's promise.
+struct root_base {
+  // Join state, a sum type in one word:
+  //   join_running  - running; a join handle is alive and nobody awaits it yet;
+  //   join_detached - no join handle (goro::go, or the handle was dropped): the task
+  //                   releases its own frame when it finishes;
+  //   join_done     - finished; the result waits for the join handle;
+  //   any other     - the address of the coroutine awaiting the join handle.
+  // Exactly two parties write it: the task when it finishes (exchange to join_done) and
+  // the join handle (CAS to an awaiter address, or exchange to join_detached).
+  static constexpr std::uintptr_t join_running = 0, join_detached = 1, join_done = 2;
+  std::atomic<std::uintptr_t> join{join_running};
+
+  std::coroutine_handle<> frame;       // the root coroutine itself; written once at spawn
+  std::source_location started_at;     // written once at spawn
+  std::exception_ptr error;            // written by the task before it publishes join_done
+
+  // Registry of live tasks (lib/registry.hpp), written only by the owning worker, or under
+  // the external registry's mutex when owner == external_owner.
+  static constexpr int external_owner = -1, orphan_owner = -2;
+  int owner = orphan_owner;
+  root_base* prev = nullptr;
+  root_base* next = nullptr;
+  root_base* remote_next = nullptr;  // link in the owner's remote-release stack
+};
+
+// Registers a new root and makes it runnable: on the calling worker's queue, or on the
+// global queue when called from a thread outside the runtime. Throws std::logic_error
+// when no goro::run is active.
+void submit(root_base& root);
+
+// Makes a parked coroutine runnable again (the wake-up side of every primitive). On a
+// worker it goes to the worker's `next` slot; elsewhere to the global queue.
+void schedule(std::coroutine_handle<> h) noexcept;
+
+// A spawned task's body has finished (its result or error is stored): publish it to the
+// join handle and return the coroutine to transfer to (the joiner, or none).
+std::coroutine_handle<> finish_root(root_base& root) noexcept;
+
+// The task is finished and nobody will touch its frame again: unregister and destroy it
+// (on its owner worker; from other threads the owner is handed the frame).
+void release(root_base& root) noexcept;
+
+// An exception escaped a task nobody can join: hand it to the panic handler.
+void report_panic(std::exception_ptr error, const std::source_location& started_at) noexcept;
+
+// Symmetric transfer without unbounded stack growth.
+//
+// g++ only turns the handle returned by await_suspend into a tail call when optimizing
+// and without sanitizers (at -O0, and under ASan or TSan, each transfer nests a native
+// frame and a 1,000,000-deep chain of co_awaits overflows the stack; clang guarantees
+// the tail call). Each worker therefore records a stack floor; a transfer made below it
+// goes through the worker loop instead (bounce), which unwinds the native stack. With a
+// compiler that does the tail call the floor is never reached and the check costs one
+// compare. test/task_test.cpp "a 1,000,000-deep chain" catches a regression.
+extern constinit thread_local char* stack_floor;
+std::coroutine_handle<> bounce(std::coroutine_handle<> h) noexcept;
+
+inline std::coroutine_handle<> transfer(std::coroutine_handle<> h) noexcept {
+  if (static_cast<char*>(__builtin_frame_address(0)) > stack_floor) [[likely]]
+    return h;
+  return bounce(h);
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,8 @@
+// goro: Go's concurrency model for C++20. Includes the whole public API.
+#pragma once
+
+#include "goro/runtime.hpp"
+#include "goro/spawn.hpp"
+#include "goro/task.hpp"
+#include "goro/time.hpp"
+#include "goro/wait_group.hpp"

@@ -1,0 +1,649 @@
+// The scheduler: workers, run queues, parking in io_uring, spawning, joining, shutdown.
+//
+// How work flows
+//   1. goro::go/spawn (submit) pushes the new task on the calling worker's deque bottom
+//      (lib/deque.hpp); a wake-up (schedule) puts the woken task in the worker's `next`
+//      slot, pushing the previous occupant to the deque. Threads outside the runtime use
+//      the global queue.
+//   2. A worker runs, in order: a bounced continuation (detail::bounce), every 61st tick
+//      the housekeeping below, the `next` slot, its deque bottom, due timers; then it
+//      searches: steals half of a random victim's deque, takes a batch of the global
+//      queue; then it parks.
+//   3. Housekeeping (every 61 ticks, Go's value for the global-queue check): one task
+//      from the global queue, else the oldest of its own deque, so neither starves under
+//      a stream of fresh local work; due timers; ring completions; frames released
+//      remotely.
+//
+// Parking (a worker that found nothing)
+//   1. Under idle_mu: add itself to `idle`; then leave the searching state
+//      (searching_count, seq_cst RMW).
+//   2. Re-check every deque, the global queue and its timers. If anything turned up,
+//      take itself off the idle list (unless a waker already did) and go back to work.
+//   3. Otherwise wait in io_uring_submit_and_wait_timeout with the nearest timer as
+//      timeout. A pending read on the worker's eventfd completes when another thread
+//      wakes it; a timer expiry or an I/O completion ends the wait too.
+//   4. Awake: under idle_mu, leave the idle list if still on it; if a waker took it off,
+//      the waker counted it as searching.
+//   Wakers (wake_one) pop one idle worker under idle_mu, count it searching and write its
+//   eventfd. Work pushed by a worker on its own deque wakes somebody only when nobody is
+//   searching and somebody is idle (notify_local); these two reads are relaxed, so a
+//   wake-up may be missed in a race with a worker going to sleep. That costs
+//   parallelism, never progress: the worker that pushed the task is awake and runs its
+//   own deque. Work put on the global queue (by threads outside the runtime, by yield,
+//   by overflow) has no such owner, so notify_external always reads the idle list under
+//   idle_mu, which orders it with steps 1-2 of the parker: either the pusher sees the
+//   parker listed and wakes it, or the parker's re-check sees the work.
+//   A woken worker that finds work, and was the last searcher, wakes one more idle
+//   worker (Go's resetspinning), so parallelism ramps up one worker at a time.
+//
+// Lock order: goro takes no lock while holding another (idle_mu, global_mu_,
+// external_mu_, the panic handler's, the frame depot's and each wait_group's are all
+// leaves), so no ordering can deadlock. A lock that nests must be added here with its
+// rank.
+//
+// Task registry and frame release
+//   Every spawned task is linked in the registry of the worker that spawned it (or the
+//   external registry, under its mutex, when spawned from outside). Only the owner
+//   unlinks: a task released on another thread is pushed on the owner's remote_released
+//   stack, and the owner unlinks and destroys it at its next housekeeping or search.
+//   Frames thus go home to the owner's frame pool, and spawn and local completion touch
+//   no atomic RMW. After the workers stop, sweep() destroys what is left.
+#include "runtime.hpp"
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "config.hpp"
+#include "log.hpp"
+
+namespace goro::detail {
+
+constinit thread_local worker* current_worker = nullptr;
+constinit thread_local char* stack_floor = nullptr;
+
+namespace {
+
+// The runtime of the running goro::run. Written by run_main (release) before any worker
+// starts and cleared after they all stopped; read by any thread (acquire).
+std::atomic<runtime*> the_runtime{nullptr};
+
+// Native stack a worker lets nested transfers use before bouncing (see transfer());
+// picked: far below the 8 MiB default thread stack, far above any real call depth.
+constexpr std::size_t stack_budget = 256 * 1024;
+// Ticks between housekeeping rounds: Go's schedtick % 61 for the global queue.
+constexpr std::uint32_t housekeeping_interval = 61;
+// Search rounds (steal from every victim + global queue) before parking; picked: a few
+// microseconds, as Go's 4 steal rounds; to be tuned with perf/.
+constexpr int search_rounds = 8;
+constexpr unsigned ring_entries = 256;  // picked; I/O (issue 5) will size it
+constexpr std::uint64_t wake_tag = 1;   // user_data of the eventfd read
+
+std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+// A coroutine that stops the runtime when resumed: the main task's join state points at
+// it, so the main task's completion transfers here.
+struct stopper {
+  struct promise_type {
+    stopper get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> frame;
+};
+stopper make_stopper(runtime& rt) {
+  rt.stop();
+  co_return;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- registry
+
+void task_registry::link(root_base& r) noexcept {
+  r.prev = nullptr;
+  r.next = head;
+  if (head) head->prev = &r;
+  head = &r;
+}
+
+void task_registry::unlink(root_base& r) noexcept {
+  (r.prev ? r.prev->next : head) = r.next;
+  if (r.next) r.next->prev = r.prev;
+  r.prev = r.next = nullptr;
+}
+
+// ---------------------------------------------------------------- worker
+
+worker::worker(runtime& rt_, unsigned index_, unsigned queue_size)
+    : rt(rt_), index(index_), rng(0x9E3779B97F4A7C15ull * (index_ + 1)), queue(queue_size) {
+  ring_init(ring, ring_entries);
+  wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd < 0) {
+    const int e = errno;
+    io_uring_queue_exit(&ring);
+    throw config_error(std::string("goro: cannot create the worker's wake-up eventfd: ") + std::strerror(e));
+  }
+  arm_wake_read();
+}
+
+worker::~worker() {
+  io_uring_queue_exit(&ring);
+  if (wake_fd >= 0) close(wake_fd);
+}
+
+void worker::arm_wake_read() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  if (!sqe) {  // the SQ ring is full: flush it, which frees entries
+    io_uring_submit(&ring);
+    sqe = io_uring_get_sqe(&ring);
+  }
+  io_uring_prep_read(sqe, wake_fd, &wake_buffer, sizeof wake_buffer, 0);
+  io_uring_sqe_set_data64(sqe, wake_tag);
+}
+
+void worker::process_completions() {
+  unsigned head, seen = 0;
+  io_uring_cqe* cqe;
+  bool rearm = false;
+  io_uring_for_each_cqe(&ring, head, cqe) {
+    ++seen;
+    if (cqe->user_data == wake_tag) rearm = true;
+  }
+  io_uring_cq_advance(&ring, seen);
+  if (rearm) arm_wake_read();
+}
+
+void worker::push_local(std::coroutine_handle<> h) {
+  if (queue.push(h)) return;
+  // Full: move the older half to the global queue in one batch (Go's runqputslow).
+  std::vector<std::coroutine_handle<>> batch;
+  batch.reserve(queue.capacity() / 2 + 1);
+  for (std::size_t i = 0; i < queue.capacity() / 2; ++i)
+    if (auto old = queue.steal()) batch.push_back(old);
+  batch.push_back(h);
+  rt.push_global_batch(batch);
+}
+
+void worker::drain_remote_released() noexcept {
+  // relaxed peek: the exchange below is the real read.
+  if (!remote_released.load(std::memory_order_relaxed)) return;
+  // acquire: pairs with the release CAS in release(), so the frames' final state is visible.
+  root_base* r = remote_released.exchange(nullptr, std::memory_order_acquire);
+  while (r) {
+    root_base* next_r = r->remote_next;
+    registry.unlink(*r);
+    r->frame.destroy();
+    r = next_r;
+  }
+}
+
+void worker::run_due_timers() {
+  if (timers.empty()) return;
+  const auto now = clock::now();
+  const auto later = [](const timer_entry& a, const timer_entry& b) {
+    return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
+  };
+  bool pushed = false;
+  while (!timers.empty() && timers.front().deadline <= now) {
+    std::pop_heap(timers.begin(), timers.end(), later);
+    push_local(timers.back().task);
+    timers.pop_back();
+    pushed = true;
+  }
+  if (pushed) rt.notify_local();
+}
+
+std::coroutine_handle<> worker::steal_from(worker& victim) {
+  const std::size_t available = victim.queue.size_hint();
+  if (available == 0) return nullptr;
+  std::coroutine_handle<> first = victim.queue.steal();
+  if (!first) return nullptr;
+  // Steal half: the rest goes to our own deque, empty while we search.
+  for (std::size_t i = 1; i < available / 2; ++i) {
+    auto h = victim.queue.steal();
+    if (!h) break;
+    push_local(h);
+  }
+  return first;
+}
+
+void worker::stop_searching() {
+  if (!searching) return;
+  searching = false;
+  // acq_rel: an RMW so that the last searcher is decided exactly once.
+  if (rt.searching_count.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      rt.idle_count.load(std::memory_order_relaxed) != 0)  // hint: see "Parking"
+    rt.wake_one();
+}
+
+std::coroutine_handle<> worker::housekeeping() {
+  run_due_timers();
+  process_completions();
+  drain_remote_released();
+  if (auto h = rt.take_global(*this)) return h;
+  return queue.steal();  // the oldest local task, so it cannot starve
+}
+
+std::coroutine_handle<> worker::search() {
+  if (!searching) {
+    searching = true;
+    rt.searching_count.fetch_add(1, std::memory_order_acq_rel);  // see stop_searching
+  }
+  const std::size_t n = rt.workers.size();
+  for (int round = 0; round < search_rounds; ++round) {
+    const std::size_t start = n > 1 ? next_random(rng) % n : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      worker& victim = *rt.workers[(start + i) % n];
+      if (&victim == this) continue;
+      if (auto h = steal_from(victim)) {
+        stop_searching();
+        return h;
+      }
+    }
+    if (auto h = rt.take_global(*this)) {
+      stop_searching();
+      return h;
+    }
+    if (rt.stopping.load(std::memory_order_relaxed)) return nullptr;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  return nullptr;
+}
+
+std::coroutine_handle<> worker::find_work() {
+  if (bounced) return std::exchange(bounced, nullptr);
+  if (++tick % housekeeping_interval == 0)
+    if (auto h = housekeeping()) return h;
+  if (next) return std::exchange(next, nullptr);
+  if (auto h = queue.take()) return h;
+  run_due_timers();
+  if (auto h = queue.take()) return h;
+  drain_remote_released();
+  return search();
+}
+
+void worker::park() {
+  __kernel_timespec timeout{};
+  bool has_timeout = false;
+  if (!timers.empty()) {
+    const auto wait = timers.front().deadline - clock::now();
+    if (wait <= clock::duration::zero()) return;  // a timer is due: go run it
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+    timeout.tv_sec = ns / 1'000'000'000;
+    timeout.tv_nsec = ns % 1'000'000'000;
+    has_timeout = true;
+  }
+
+  {  // 1. list as idle
+    std::lock_guard lock(rt.idle_mu);
+    rt.idle.push_back(this);
+    idle_listed = true;
+    rt.idle_count.store(static_cast<unsigned>(rt.idle.size()), std::memory_order_relaxed);  // under idle_mu
+  }
+  if (searching) {
+    searching = false;
+    rt.searching_count.fetch_sub(1, std::memory_order_seq_cst);  // StoreLoad before the re-check
+  }
+
+  // 2. re-check
+  bool work = rt.global_has_work() || rt.stopping.load(std::memory_order_acquire);
+  for (std::size_t i = 0; !work && i < rt.workers.size(); ++i) work = rt.workers[i]->queue.size_hint() != 0;
+
+  // 3. wait
+  if (!work) {
+    io_uring_cqe* cqe = nullptr;
+    const int r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, has_timeout ? &timeout : nullptr, nullptr);
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+      log().error("worker {}: io_uring wait failed: {}", index, std::strerror(-r));
+    process_completions();
+  }
+
+  // 4. leave the idle list
+  std::lock_guard lock(rt.idle_mu);
+  if (idle_listed) {
+    rt.idle.erase(std::find(rt.idle.begin(), rt.idle.end(), this));
+    idle_listed = false;
+    rt.idle_count.store(static_cast<unsigned>(rt.idle.size()), std::memory_order_relaxed);  // under idle_mu
+  } else if (woken_searching) {
+    woken_searching = false;
+    searching = true;  // the waker counted us in searching_count
+  }
+}
+
+void worker::run_loop() {
+  current_worker = this;
+  stack_floor = static_cast<char*>(__builtin_frame_address(0)) - stack_budget;
+  // relaxed: a late view of `stopping` only delays the exit by one task; stop() also
+  // wakes every parked worker.
+  while (!rt.stopping.load(std::memory_order_relaxed)) {
+    if (auto h = find_work())
+      h.resume();
+    else
+      park();
+  }
+  stop_searching();
+  current_worker = nullptr;
+  stack_floor = nullptr;
+}
+
+// ---------------------------------------------------------------- runtime
+
+runtime::runtime(const config& cfg, unsigned nworkers) {
+  workers.reserve(nworkers);
+  for (unsigned i = 0; i < nworkers; ++i) workers.push_back(std::make_unique<worker>(*this, i, cfg.local_queue_size));
+}
+
+runtime::~runtime() = default;
+
+runtime* runtime::current() noexcept {
+  // acquire: pairs with run_main's release store, so the workers are fully built.
+  return the_runtime.load(std::memory_order_acquire);
+}
+
+void runtime::push_global(std::coroutine_handle<> h) {
+  {
+    std::lock_guard lock(global_mu_);
+    global_.push_back(h);
+    global_size_.store(global_.size(), std::memory_order_relaxed);  // under global_mu_
+  }
+  notify_external();
+}
+
+void runtime::push_global_batch(const std::vector<std::coroutine_handle<>>& hs) {
+  {
+    std::lock_guard lock(global_mu_);
+    global_.insert(global_.end(), hs.begin(), hs.end());
+    global_size_.store(global_.size(), std::memory_order_relaxed);  // under global_mu_
+  }
+  notify_external();
+}
+
+bool runtime::global_has_work() const noexcept {
+  // relaxed: a hint; parkers call it after taking idle_mu, which orders it after the
+  // push's own idle_mu section (see "Parking").
+  return global_size_.load(std::memory_order_relaxed) != 0;
+}
+
+std::coroutine_handle<> runtime::take_global(worker& w) {
+  if (!global_has_work()) return nullptr;
+  std::lock_guard lock(global_mu_);
+  if (global_.empty()) return nullptr;
+  // Take a fair share (Go's globrunqget): up to size/nworkers + 1, at most half a deque.
+  std::size_t n = std::min(global_.size(), global_.size() / workers.size() + 1);
+  n = std::min(n, w.queue.capacity() / 2);
+  auto first = global_.front();
+  global_.pop_front();
+  for (std::size_t i = 1; i < n; ++i) {
+    if (!w.queue.push(global_.front())) break;
+    global_.pop_front();
+  }
+  global_size_.store(global_.size(), std::memory_order_relaxed);  // under global_mu_
+  return first;
+}
+
+void runtime::notify_local() noexcept {
+  // relaxed hints: a missed wake-up costs parallelism, not progress (see "Parking").
+  if (idle_count.load(std::memory_order_relaxed) == 0) return;
+  if (searching_count.load(std::memory_order_relaxed) != 0) return;
+  wake_one();
+}
+
+void runtime::notify_external() noexcept {
+  // No shortcut on searching_count here: only the idle list read under idle_mu is
+  // ordered with a parker's re-check (see "Parking").
+  wake_one();
+}
+
+void runtime::wake_one() noexcept {
+  worker* w;
+  {
+    std::lock_guard lock(idle_mu);
+    if (idle.empty()) return;
+    w = idle.back();
+    idle.pop_back();
+    w->idle_listed = false;
+    w->woken_searching = true;
+    idle_count.store(static_cast<unsigned>(idle.size()), std::memory_order_relaxed);  // under idle_mu
+    searching_count.fetch_add(1, std::memory_order_acq_rel);  // on the woken worker's behalf
+  }
+  eventfd_write(w->wake_fd, 1);
+}
+
+void runtime::stop() noexcept {
+  // release: pairs with the acquire re-check in park(); parked workers see it after the
+  // eventfd wake-up below.
+  stopping.store(true, std::memory_order_release);
+  for (auto& w : workers) eventfd_write(w->wake_fd, 1);
+}
+
+void runtime::link_external(root_base& r) {
+  std::lock_guard lock(external_mu_);
+  r.owner = root_base::external_owner;
+  external_.link(r);
+}
+
+void runtime::release_external(root_base& r) noexcept {
+  {
+    std::lock_guard lock(external_mu_);
+    external_.unlink(r);
+  }
+  r.frame.destroy();
+}
+
+void runtime::start(root_base& main) {
+  // Worker 0 is the calling thread; the others get threads of their own.
+  worker& w0 = *workers[0];
+  stopper stop_main = make_stopper(*this);
+  main.join.store(reinterpret_cast<std::uintptr_t>(stop_main.frame.address()), std::memory_order_relaxed);
+  main.owner = 0;
+  w0.registry.link(main);
+  w0.spawned.store(1, std::memory_order_relaxed);
+  w0.queue.push(main.frame);
+
+  for (unsigned i = 1; i < workers.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), ("goro-w" + std::to_string(i)).c_str());
+      workers[i]->run_loop();
+      frame_cache_flush();
+    });
+  }
+  w0.run_loop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  stopped = true;
+  stop_main.frame.destroy();
+}
+
+void runtime::sweep() noexcept {
+  for (auto& w : workers) w->drain_remote_released();
+  // Destroy every unfinished task nobody joins; destroying one may drop join handles it
+  // held, which detaches (or releases) other tasks, so repeat until nothing changes.
+  // Tasks whose handles live outside any task are left; their handles own them.
+  std::vector<root_base*> doomed;
+  auto collect = [&](task_registry& reg) {
+    for (root_base* r = reg.head; r; r = r->next)
+      if (r->join.load(std::memory_order_relaxed) == root_base::join_detached) doomed.push_back(r);
+  };
+  for (;;) {
+    doomed.clear();
+    for (auto& w : workers) collect(w->registry);
+    collect(external_);
+    if (doomed.empty()) break;
+    for (root_base* r : doomed) {
+      (r->owner == root_base::external_owner ? external_ : workers[r->owner]->registry).unlink(*r);
+      r->owner = root_base::orphan_owner;
+      r->frame.destroy();
+    }
+  }
+  // What is left is joinable (finished or not); the handle decides its fate.
+  auto orphan_all = [](task_registry& reg) {
+    while (root_base* r = reg.head) {
+      reg.unlink(*r);
+      r->owner = root_base::orphan_owner;
+    }
+  };
+  for (auto& w : workers) {
+    orphan_all(w->registry);
+    w->timers.clear();
+    w->next = w->bounced = nullptr;
+  }
+  orphan_all(external_);
+  std::lock_guard lock(global_mu_);
+  global_.clear();
+  global_size_.store(0, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- hooks
+
+void submit(root_base& root) {
+  runtime* rt = runtime::current();
+  if (!rt || rt->stopping.load(std::memory_order_relaxed))
+    throw std::logic_error("goro::go/goro::spawn called while no goro::run is active (started at " +
+                           std::string(root.started_at.file_name()) + ":" + std::to_string(root.started_at.line()) + ")");
+  if (worker* w = current_worker) {
+    root.owner = static_cast<int>(w->index);
+    w->registry.link(root);
+    w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner-only
+    w->push_local(root.frame);
+    rt->notify_local();
+  } else {
+    rt->link_external(root);
+    rt->external_spawned.fetch_add(1, std::memory_order_relaxed);  // a counter, no ordering needed
+    rt->push_global(root.frame);
+  }
+}
+
+void schedule(std::coroutine_handle<> h) noexcept {
+  worker* w = current_worker;
+  if (!w) {
+    runtime* rt = runtime::current();
+    if (!rt) {
+      log().critical("goro: a task was woken after goro::run returned; it is dropped");
+      return;
+    }
+    rt->push_global(h);
+    return;
+  }
+  if (w->next) {
+    w->push_local(w->next);
+    w->rt.notify_local();
+  }
+  w->next = h;
+}
+
+std::coroutine_handle<> finish_root(root_base& root) noexcept {
+  if (worker* w = current_worker)
+    w->finished.store(w->finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner-only
+  // acq_rel: release publishes the result to the joiner (its acquire in join_handle);
+  // acquire pairs with the joiner's release CAS that stored its own address.
+  const std::uintptr_t old = root.join.exchange(root_base::join_done, std::memory_order_acq_rel);
+  if (old == root_base::join_detached) {
+    if (root.error) report_panic(root.error, root.started_at);
+    release(root);
+    return std::noop_coroutine();
+  }
+  if (old == root_base::join_running) return std::noop_coroutine();  // the handle collects it
+  return transfer(std::coroutine_handle<>::from_address(reinterpret_cast<void*>(old)));
+}
+
+void release(root_base& root) noexcept {
+  if (root.owner == root_base::orphan_owner) {
+    root.frame.destroy();
+    return;
+  }
+  runtime* rt = runtime::current();
+  if (root.owner == root_base::external_owner) {
+    rt->release_external(root);
+    return;
+  }
+  worker& owner = *rt->workers[static_cast<unsigned>(root.owner)];
+  if (current_worker == &owner || rt->stopped) {
+    owner.registry.unlink(root);
+    root.frame.destroy();
+    return;
+  }
+  // relaxed load: the CAS re-reads it.
+  root.remote_next = owner.remote_released.load(std::memory_order_relaxed);
+  // release: publishes the frame's final state to the owner's acquire exchange.
+  while (!owner.remote_released.compare_exchange_weak(root.remote_next, &root, std::memory_order_release,
+                                                      std::memory_order_relaxed)) {
+  }
+}
+
+std::coroutine_handle<> bounce(std::coroutine_handle<> h) noexcept {
+  current_worker->bounced = h;
+  return std::noop_coroutine();
+}
+
+void add_timer(clock::time_point deadline, std::coroutine_handle<> h) {
+  worker* w = current_worker;
+  if (!w) throw std::logic_error("goro::sleep_for/sleep_until awaited outside a goro task");
+  w->timers.push_back({deadline, w->timer_seq++, h});
+  std::push_heap(w->timers.begin(), w->timers.end(), [](const timer_entry& a, const timer_entry& b) {
+    return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
+  });
+}
+
+void run_main(const config& cfg, root_base& main) {
+  if (current_worker || runtime::current())
+    throw std::logic_error("goro::run called while a goro::run is already active; start tasks with goro::go or "
+                           "goro::spawn instead");
+  const unsigned n = cfg.maxprocs ? cfg.maxprocs : default_maxprocs();
+  const unsigned q = cfg.local_queue_size;
+  if (q < 2 || (q & (q - 1)) != 0)
+    throw config_error("goro::config::local_queue_size must be a power of two >= 2, got " + std::to_string(q));
+  runtime rt(cfg, n);
+  runtime* expected = nullptr;
+  // release: publishes the constructed runtime to current(); acq on failure: unused.
+  if (!the_runtime.compare_exchange_strong(expected, &rt, std::memory_order_release, std::memory_order_relaxed))
+    throw std::logic_error("goro::run called from two threads at once; one runtime per process");
+  struct clear_runtime {
+    ~clear_runtime() { the_runtime.store(nullptr, std::memory_order_release); }  // pairs with current()
+  } on_exit;
+  rt.start(main);
+  rt.sweep();
+}
+
+}  // namespace goro::detail
+
+// ---------------------------------------------------------------- public API
+
+namespace goro {
+
+unsigned maxprocs() {
+  if (auto* rt = detail::runtime::current()) return static_cast<unsigned>(rt->workers.size());
+  return detail::default_maxprocs();
+}
+
+std::size_t num_tasks() noexcept {
+  auto* rt = detail::runtime::current();
+  if (!rt) return 0;
+  // relaxed: counters; the sum is exact once the runtime is quiet.
+  std::int64_t n = rt->external_spawned.load(std::memory_order_relaxed);
+  for (auto& w : rt->workers)
+    n += w->spawned.load(std::memory_order_relaxed) - w->finished.load(std::memory_order_relaxed);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+void yield_awaiter::await_suspend(std::coroutine_handle<> self) const {
+  detail::runtime* rt = detail::runtime::current();
+  if (!rt) throw std::logic_error("goro::yield awaited outside goro::run");
+  rt->push_global(self);
+}
+
+}  // namespace goro

@@ -1,0 +1,143 @@
+// Private runtime structures: workers, the global queue, parking. The protocol is
+// described at the top of lib/runtime.cpp.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "deque.hpp"
+#include "goro/detail/scheduler_hooks.hpp"
+#include "goro/runtime.hpp"
+#include "goro/time.hpp"
+
+namespace goro::detail {
+
+class runtime;
+
+struct timer_entry {
+  clock::time_point deadline;
+  std::uint64_t seq;  // FIFO among equal deadlines
+  std::coroutine_handle<> task;
+};
+
+// Intrusive list of the live spawned tasks a worker owns (doubly linked through
+// root_base::prev/next). Only its owner links and unlinks, with no atomics.
+struct task_registry {
+  root_base* head = nullptr;
+  void link(root_base& r) noexcept;
+  void unlink(root_base& r) noexcept;
+};
+
+struct worker {
+  worker(runtime& rt, unsigned index, unsigned queue_size);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void run_loop();
+
+  // ---- owned by this worker's thread; nobody else reads or writes them ----
+  runtime& rt;
+  const unsigned index;
+  std::coroutine_handle<> bounced;  // continuation to run first (see detail::bounce)
+  std::coroutine_handle<> next;     // the task this worker just woke (Go's runnext), not stealable
+  std::uint32_t tick = 0;
+  std::uint64_t rng;                // victim choice
+  bool searching = false;           // counted in runtime::searching_
+  std::vector<timer_entry> timers;  // min-heap on (deadline, seq)
+  std::uint64_t timer_seq = 0;
+  task_registry registry;
+  io_uring ring{};
+  std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
+
+  // ---- shared with other threads ----
+  work_stealing_deque queue;
+  // Frames of tasks this worker owns that finished on another thread (Treiber stack
+  // through root_base::remote_next). Pushed by anyone (CAS), emptied by the owner
+  // (exchange).
+  std::atomic<root_base*> remote_released{nullptr};
+  // Counters written only by this worker (relaxed load + store, no RMW), read by num_tasks.
+  std::atomic<std::int64_t> spawned{0};
+  std::atomic<std::int64_t> finished{0};
+  int wake_fd = -1;  // eventfd; set up before the threads start, read-only afterwards
+  // Under runtime::idle_mu_:
+  bool idle_listed = false;    // in runtime::idle_
+  bool woken_searching = false;  // a waker took it off the idle list and counted it searching
+
+  // ---- worker-thread helpers ----
+  std::coroutine_handle<> find_work();
+  std::coroutine_handle<> housekeeping();
+  std::coroutine_handle<> search();
+  std::coroutine_handle<> steal_from(worker& victim);
+  void stop_searching();
+  void park();
+  void run_due_timers();
+  void process_completions();
+  void arm_wake_read();
+  void drain_remote_released() noexcept;
+  void push_local(std::coroutine_handle<> h);
+};
+
+class runtime {
+ public:
+  runtime(const config& cfg, unsigned nworkers);
+  ~runtime();
+
+  // The runtime of the running goro::run, or null.
+  static runtime* current() noexcept;
+
+  void start(root_base& main);  // runs until main finishes, then stops the workers
+  void sweep() noexcept;        // after the workers stopped: destroy every unfinished task
+
+  void push_global(std::coroutine_handle<> h);
+  void push_global_batch(const std::vector<std::coroutine_handle<>>& hs);
+  std::coroutine_handle<> take_global(worker& w);
+  bool global_has_work() const noexcept;
+
+  void notify_local() noexcept;     // after a worker published work in its own deque
+  void notify_external() noexcept;  // after work was put on the global queue
+  void wake_one() noexcept;
+  void stop() noexcept;
+
+  void link_external(root_base& r);
+  void release_external(root_base& r) noexcept;
+
+  std::vector<std::unique_ptr<worker>> workers;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::int64_t> external_spawned{0};
+  // Set after the worker threads have been joined: release() then unlinks directly.
+  bool stopped = false;
+
+  // Parking: the idle list, under idle_mu_.
+  std::mutex idle_mu;
+  std::vector<worker*> idle;          // under idle_mu
+  std::atomic<unsigned> idle_count{0};  // written under idle_mu; read without it as a hint
+  std::atomic<unsigned> searching_count{0};
+
+ private:
+  mutable std::mutex global_mu_;
+  std::deque<std::coroutine_handle<>> global_;  // under global_mu_
+  std::atomic<std::size_t> global_size_{0};     // written under global_mu_; read as a hint
+
+  std::mutex external_mu_;
+  task_registry external_;  // under external_mu_
+
+  std::vector<std::thread> threads_;
+};
+
+// The worker the calling thread runs, or null.
+extern constinit thread_local worker* current_worker;
+
+// Ring set-up with one clear message per refusal (lib/ring.cpp).
+void ring_init(io_uring& ring, unsigned entries);
+std::string ring_error_message(int error);
+
+}  // namespace goro::detail

@@ -1,0 +1,3 @@
+module goro/perf
+
+go 1.19
