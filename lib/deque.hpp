@@ -95,6 +95,11 @@ class work_stealing_deque {
     return std::coroutine_handle<>::from_address(h);
   }
 
+  // The index of the oldest entry (advances with every steal); a snapshot.
+  std::int64_t top_index() const {
+    return top_.load(std::memory_order_relaxed);  // a hint for starvation checks only
+  }
+
   // Any thread; a snapshot that may be stale by the time it returns.
   std::size_t size_hint() const {
     // seq_cst: a parking worker reads it after its own seq_cst fence-like store to decide

@@ -1,13 +1,15 @@
-// Frame pool: see include/goro/detail/frame_pool.hpp for the design and invariants.
+// Frame pool and live-root registry: see include/goro/detail/frame_pool.hpp.
 #include "goro/detail/frame_pool.hpp"
 
 #include <pthread.h>
 
 #include <array>
+#include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <mutex>
 #include <new>
-#include <vector>
+#include <unordered_set>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GORO_ASAN 1
@@ -28,21 +30,40 @@ constexpr std::size_t class_count = max_pooled_frame / granule;
 
 constexpr std::size_t class_of(std::size_t size) { return (size + granule - 1) / granule - 1; }
 constexpr std::size_t block_size(std::size_t cls) { return (cls + 1) * granule; }
-// Blocks per batch: about 16 KiB per batch, at least 8 (picked, to be tuned).
+// Blocks per batch (and per slab): about 16 KiB, at least 8 (picked, to be tuned).
 constexpr std::size_t batch_blocks(std::size_t cls) {
-  std::size_t n = 16384 / block_size(cls);
+  const std::size_t n = 16384 / block_size(cls);
   return n < 8 ? 8 : n;
 }
+
+enum kind : std::size_t { nested_frames = 0, root_frames = 1, kind_count = 2 };
 
 struct free_block {
   free_block* next;
 };
 
-// A free block keeps its link word readable; the rest is poisoned under ASan, so a frame
-// used after it was freed is reported even though the memory stays in the pool.
-void poison(free_block* b, std::size_t size) {
+// In front of every root frame. `link` overlaps free_block::next while the block is
+// free; `root` is null then (invariant 5).
+struct root_header {
+  void* link;
+  std::atomic<void*> root;
+};
+static_assert(sizeof(root_header) == 16);
+constexpr std::size_t header_size = sizeof(root_header);
+
+// The link word of an oversized root block (not from a slab) points here.
+char oversized;
+
+root_header& header_of(void* frame) {
+  return *reinterpret_cast<root_header*>(static_cast<char*>(frame) - header_size);
+}
+
+// A free block keeps its first 16 bytes readable (the link word and a root header); the
+// rest is poisoned under ASan, so a frame used after it was freed is reported even
+// though its memory stays in the pool.
+void poison(void* b, std::size_t size) {
 #ifdef GORO_ASAN
-  ASAN_POISON_MEMORY_REGION(reinterpret_cast<char*>(b) + sizeof(free_block), size - sizeof(free_block));
+  ASAN_POISON_MEMORY_REGION(static_cast<char*>(b) + header_size, size - header_size);
 #else
   (void)b, (void)size;
 #endif
@@ -55,18 +76,23 @@ void unpoison(void* b, std::size_t size) {
 #endif
 }
 
-// A singly linked list of free blocks of one class and its length.
 struct block_list {
   free_block* head;
   std::uint32_t count;
 };
 
-// Global depot: lists of blocks per class (a batch each, or a thread's leftovers). Guarded by its mutex; never nested with another
-// goro lock.
+struct slab {
+  char* memory;
+  std::size_t cls;
+};
+
+// Global depot of block lists per kind and class. Guarded by its mutex, never nested
+// with another goro lock.
 struct depot {
   std::mutex mu;
-  std::array<std::vector<block_list>, class_count> lists;  // under mu
-  std::vector<void*> slabs;                                   // under mu; keeps slabs reachable
+  std::array<std::array<std::vector<block_list>, class_count>, kind_count> lists;  // under mu
+  std::array<std::vector<slab>, kind_count> slabs;                               // under mu
+  std::unordered_set<void*> big_roots;  // under mu; oversized live root frames
 };
 depot& global_depot() {
   static depot* d = new depot;  // never destroyed: frames may be freed during static destruction
@@ -74,7 +100,7 @@ depot& global_depot() {
 }
 
 struct thread_cache {
-  std::array<block_list, class_count> classes;
+  std::array<std::array<block_list, class_count>, kind_count> classes;
   bool exit_hook_set;
 };
 // Trivially constructible and destructible, so access needs no TLS guard.
@@ -88,38 +114,38 @@ void set_exit_hook() {
   cache.exit_hook_set = true;
 }
 
-// Slow path of frame_alloc: take a batch from the depot, or carve a new slab.
-free_block* refill(std::size_t cls) {
+// Slow path of alloc: take a list from the depot, or carve a new slab.
+free_block* refill(kind k, std::size_t cls) {
   if (!cache.exit_hook_set) set_exit_hook();
   const std::size_t size = block_size(cls), n = batch_blocks(cls);
   depot& d = global_depot();
   {
     std::lock_guard lock(d.mu);
-    auto& lists = d.lists[cls];
+    auto& lists = d.lists[k][cls];
     if (!lists.empty()) {
-      cache.classes[cls] = lists.back();
+      cache.classes[k][cls] = lists.back();
       lists.pop_back();
-      return cache.classes[cls].head;
+      return cache.classes[k][cls].head;
     }
   }
-  char* slab = static_cast<char*>(::operator new(size * n));
+  char* memory = static_cast<char*>(::operator new(size * n));
   for (std::size_t i = 0; i < n; ++i) {
-    auto* b = reinterpret_cast<free_block*>(slab + i * size);
-    b->next = i + 1 < n ? reinterpret_cast<free_block*>(slab + (i + 1) * size) : nullptr;
+    char* b = memory + i * size;
+    if (k == root_frames) new (b) root_header{nullptr, nullptr};
+    reinterpret_cast<free_block*>(b)->next = i + 1 < n ? reinterpret_cast<free_block*>(b + size) : nullptr;
     poison(b, size);
   }
   {
-    std::lock_guard lock(global_depot().mu);
-    global_depot().slabs.push_back(slab);
+    std::lock_guard lock(d.mu);
+    d.slabs[k].push_back({memory, cls});
   }
-  auto* first = reinterpret_cast<free_block*>(slab);
-  cache.classes[cls] = {first, static_cast<std::uint32_t>(n)};
-  return first;
+  cache.classes[k][cls] = {reinterpret_cast<free_block*>(memory), static_cast<std::uint32_t>(n)};
+  return cache.classes[k][cls].head;
 }
 
 // Moves one batch (the first batch_blocks(cls) blocks) of the list to the depot.
-void release_batch(std::size_t cls) {
-  block_list& c = cache.classes[cls];
+void release_batch(kind k, std::size_t cls) {
+  block_list& c = cache.classes[k][cls];
   const std::size_t n = batch_blocks(cls);
   free_block* batch = c.head;
   free_block* last = batch;
@@ -128,43 +154,103 @@ void release_batch(std::size_t cls) {
   c.count -= static_cast<std::uint32_t>(n);
   last->next = nullptr;
   std::lock_guard lock(global_depot().mu);
-  global_depot().lists[cls].push_back({batch, static_cast<std::uint32_t>(n)});
+  global_depot().lists[k][cls].push_back({batch, static_cast<std::uint32_t>(n)});
 }
 
-}  // namespace
-
-void* frame_alloc(std::size_t size) {
-  if (size > max_pooled_frame) return ::operator new(size);
-  const std::size_t cls = class_of(size);
-  block_list& c = cache.classes[cls];
-  free_block* b = c.head ? c.head : refill(cls);
+void* alloc(kind k, std::size_t cls) {
+  block_list& c = cache.classes[k][cls];
+  free_block* b = c.head ? c.head : refill(k, cls);
   unpoison(b, block_size(cls));
   c.head = b->next;
   --c.count;
   return b;
 }
 
-void frame_free(void* frame, std::size_t size) noexcept {
-  if (size > max_pooled_frame) {
-    ::operator delete(frame);
-    return;
-  }
-  const std::size_t cls = class_of(size);
-  block_list& c = cache.classes[cls];
-  auto* b = static_cast<free_block*>(frame);
+void free_to_cache(kind k, std::size_t cls, void* block) {
+  block_list& c = cache.classes[k][cls];
+  auto* b = static_cast<free_block*>(block);
   b->next = c.head;
   poison(b, block_size(cls));
   c.head = b;
-  if (++c.count >= 2 * batch_blocks(cls)) release_batch(cls);
+  if (++c.count >= 2 * batch_blocks(cls)) release_batch(k, cls);
+}
+
+}  // namespace
+
+void* frame_alloc(std::size_t size) {
+  if (size > max_pooled_frame) return ::operator new(size);
+  return alloc(nested_frames, class_of(size));
+}
+
+void frame_free(void* frame, std::size_t size) noexcept {
+  if (size > max_pooled_frame)
+    ::operator delete(frame);
+  else
+    free_to_cache(nested_frames, class_of(size), frame);
+}
+
+void* root_frame_alloc(std::size_t size) {
+  const std::size_t total = size + header_size;
+  char* block;
+  if (total > max_pooled_frame) {
+    block = static_cast<char*>(::operator new(total));
+    new (block) root_header{&oversized, nullptr};
+  } else {
+    block = static_cast<char*>(alloc(root_frames, class_of(total)));
+    reinterpret_cast<root_header*>(block)->link = nullptr;  // the stale free-list link
+  }
+  return block + header_size;
+}
+
+void root_frame_free(void* frame, std::size_t size) noexcept {
+  root_header& h = header_of(frame);
+  // relaxed: live_roots reads it only after the threads that write it were joined.
+  const bool was_live = h.root.exchange(nullptr, std::memory_order_relaxed) != nullptr;
+  if (h.link == &oversized) {
+    if (was_live) {
+      std::lock_guard lock(global_depot().mu);
+      global_depot().big_roots.erase(frame);
+    }
+    ::operator delete(&h);
+  } else {
+    free_to_cache(root_frames, class_of(size + header_size), &h);
+  }
+}
+
+void mark_root_live(void* frame, void* root) noexcept {
+  root_header& h = header_of(frame);
+  assert(h.root.load(std::memory_order_relaxed) == nullptr && "goro: root frame marked live twice");
+  h.root.store(root, std::memory_order_relaxed);  // see root_frame_free
+  if (h.link == &oversized) {  // not in any slab: remember it by address
+    std::lock_guard lock(global_depot().mu);
+    global_depot().big_roots.insert(frame);
+  }
+}
+
+std::vector<void*> live_roots() {
+  std::vector<void*> roots;
+  depot& d = global_depot();
+  std::lock_guard lock(d.mu);
+  for (const slab& s : d.slabs[root_frames]) {
+    const std::size_t size = block_size(s.cls);
+    for (std::size_t i = 0; i < batch_blocks(s.cls); ++i) {
+      auto* h = reinterpret_cast<root_header*>(s.memory + i * size);
+      if (void* r = h->root.load(std::memory_order_relaxed)) roots.push_back(r);  // see root_frame_free
+    }
+  }
+  for (void* frame : d.big_roots)
+    if (void* r = header_of(frame).root.load(std::memory_order_relaxed)) roots.push_back(r);
+  return roots;
 }
 
 void frame_cache_flush() noexcept {
   std::lock_guard lock(global_depot().mu);
-  for (std::size_t cls = 0; cls < class_count; ++cls) {
-    block_list& c = cache.classes[cls];
-    if (c.count != 0) global_depot().lists[cls].push_back(c);
-    c = {nullptr, 0};
-  }
+  for (std::size_t k = 0; k < kind_count; ++k)
+    for (std::size_t cls = 0; cls < class_count; ++cls) {
+      block_list& c = cache.classes[k][cls];
+      if (c.count != 0) global_depot().lists[k][cls].push_back(c);
+      c = {nullptr, 0};
+    }
 }
 
 }  // namespace goro::detail

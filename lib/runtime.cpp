@@ -9,10 +9,10 @@
 //      the housekeeping below, the `next` slot, its deque bottom, due timers; then it
 //      searches: steals half of a random victim's deque, takes a batch of the global
 //      queue; then it parks.
-//   3. Housekeeping (every 61 ticks, Go's value for the global-queue check): one task
-//      from the global queue, else the oldest of its own deque, so neither starves under
-//      a stream of fresh local work; due timers; ring completions; frames released
-//      remotely.
+//   3. Housekeeping (every 61 ticks, Go's value for the global-queue check): due
+//      timers, ring completions, frames released remotely; then one task from the global
+//      queue, else the oldest of its own deque if that one has not moved for a time
+//      slice, so neither starves under a stream of fresh local work.
 //
 // Parking (a worker that found nothing)
 //   1. Under idle_mu: add itself to `idle`; then leave the searching state
@@ -36,18 +36,13 @@
 //   A woken worker that finds work, and was the last searcher, wakes one more idle
 //   worker (Go's resetspinning), so parallelism ramps up one worker at a time.
 //
-// Lock order: goro takes no lock while holding another (idle_mu, global_mu_,
-// external_mu_, the panic handler's, the frame depot's and each wait_group's are all
-// leaves), so no ordering can deadlock. A lock that nests must be added here with its
-// rank.
+// Lock order: goro takes no lock while holding another (idle_mu, global_mu_, the panic
+// handler's, the frame depot's and each wait_group's are all leaves), so no ordering can
+// deadlock. A lock that nests must be added here with its rank.
 //
-// Task registry and frame release
-//   Every spawned task is linked in the registry of the worker that spawned it (or the
-//   external registry, under its mutex, when spawned from outside). Only the owner
-//   unlinks: a task released on another thread is pushed on the owner's remote_released
-//   stack, and the owner unlinks and destroys it at its next housekeeping or search.
-//   Frames thus go home to the owner's frame pool, and spawn and local completion touch
-//   no atomic RMW. After the workers stop, sweep() destroys what is left.
+// Live tasks: every spawned task's frame is marked live in the frame pool at submit
+// (frame_pool.hpp), and unmarked when the frame is freed; after the workers stop,
+// sweep() walks the live roots and destroys the unfinished ones nobody can join.
 #include "runtime.hpp"
 
 #include <pthread.h>
@@ -78,9 +73,14 @@ std::atomic<runtime*> the_runtime{nullptr};
 constexpr std::size_t stack_budget = 256 * 1024;
 // Ticks between housekeeping rounds: Go's schedtick % 61 for the global queue.
 constexpr std::uint32_t housekeeping_interval = 61;
-// Search rounds (steal from every victim + global queue) before parking; picked: a few
-// microseconds, as Go's 4 steal rounds; to be tuned with perf/.
-constexpr int search_rounds = 8;
+// How long a worker keeps searching (stealing, global queue) before it parks. Parking
+// and the wake-up cost a syscall on each side plus two context switches (~10-20 us on
+// this machine's 2 cores), so a shorter search made perf/spawn_join park and wake tens of
+// thousands of times per run; picked at 50 us from spawn_join and idle_cpu.
+constexpr auto search_time = std::chrono::microseconds(50);
+// How long the oldest local task may wait before it runs out of LIFO order: Go's
+// scheduling time slice (forcePreemptNS).
+constexpr auto time_slice = std::chrono::milliseconds(10);
 constexpr unsigned ring_entries = 256;  // picked; I/O (issue 5) will size it
 constexpr std::uint64_t wake_tag = 1;   // user_data of the eventfd read
 
@@ -109,21 +109,6 @@ stopper make_stopper(runtime& rt) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------- registry
-
-void task_registry::link(root_base& r) noexcept {
-  r.prev = nullptr;
-  r.next = head;
-  if (head) head->prev = &r;
-  head = &r;
-}
-
-void task_registry::unlink(root_base& r) noexcept {
-  (r.prev ? r.prev->next : head) = r.next;
-  if (r.next) r.next->prev = r.prev;
-  r.prev = r.next = nullptr;
-}
 
 // ---------------------------------------------------------------- worker
 
@@ -169,25 +154,11 @@ void worker::process_completions() {
 void worker::push_local(std::coroutine_handle<> h) {
   if (queue.push(h)) return;
   // Full: move the older half to the global queue in one batch (Go's runqputslow).
-  std::vector<std::coroutine_handle<>> batch;
-  batch.reserve(queue.capacity() / 2 + 1);
+  overflow.clear();
   for (std::size_t i = 0; i < queue.capacity() / 2; ++i)
-    if (auto old = queue.steal()) batch.push_back(old);
-  batch.push_back(h);
-  rt.push_global_batch(batch);
-}
-
-void worker::drain_remote_released() noexcept {
-  // relaxed peek: the exchange below is the real read.
-  if (!remote_released.load(std::memory_order_relaxed)) return;
-  // acquire: pairs with the release CAS in release(), so the frames' final state is visible.
-  root_base* r = remote_released.exchange(nullptr, std::memory_order_acquire);
-  while (r) {
-    root_base* next_r = r->remote_next;
-    registry.unlink(*r);
-    r->frame.destroy();
-    r = next_r;
-  }
+    if (auto old = queue.steal()) overflow.push_back(old);
+  overflow.push_back(h);
+  rt.push_global_batch(overflow);
 }
 
 void worker::run_due_timers() {
@@ -232,9 +203,20 @@ void worker::stop_searching() {
 std::coroutine_handle<> worker::housekeeping() {
   run_due_timers();
   process_completions();
-  drain_remote_released();
   if (auto h = rt.take_global(*this)) return h;
-  return queue.steal();  // the oldest local task, so it cannot starve
+  // The oldest local task runs out of turn only once it has waited a whole time slice:
+  // running it every round would make fork-join breadth-first (each oldest entry is a
+  // big subtree) and overflow the deque.
+  const std::int64_t top = queue.top_index();
+  const auto now = clock::now();
+  if (top != oldest_seen || queue.size_hint() == 0) {
+    oldest_seen = top;
+    oldest_since = now;
+    return nullptr;
+  }
+  if (now - oldest_since < time_slice) return nullptr;
+  oldest_since = now;
+  return queue.steal();
 }
 
 std::coroutine_handle<> worker::search() {
@@ -243,7 +225,8 @@ std::coroutine_handle<> worker::search() {
     rt.searching_count.fetch_add(1, std::memory_order_acq_rel);  // see stop_searching
   }
   const std::size_t n = rt.workers.size();
-  for (int round = 0; round < search_rounds; ++round) {
+  const auto give_up = clock::now() + search_time;
+  for (unsigned round = 1;; ++round) {
     const std::size_t start = n > 1 ? next_random(rng) % n : 0;
     for (std::size_t i = 0; i < n; ++i) {
       worker& victim = *rt.workers[(start + i) % n];
@@ -258,11 +241,11 @@ std::coroutine_handle<> worker::search() {
       return h;
     }
     if (rt.stopping.load(std::memory_order_relaxed)) return nullptr;
+    if (round % 16 == 0 && clock::now() > give_up) return nullptr;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
   }
-  return nullptr;
 }
 
 std::coroutine_handle<> worker::find_work() {
@@ -273,7 +256,6 @@ std::coroutine_handle<> worker::find_work() {
   if (auto h = queue.take()) return h;
   run_due_timers();
   if (auto h = queue.take()) return h;
-  drain_remote_released();
   return search();
 }
 
@@ -367,7 +349,7 @@ void runtime::push_global(std::coroutine_handle<> h) {
 void runtime::push_global_batch(const std::vector<std::coroutine_handle<>>& hs) {
   {
     std::lock_guard lock(global_mu_);
-    global_.insert(global_.end(), hs.begin(), hs.end());
+    for (auto h : hs) global_.push_back(h);
     global_size_.store(global_.size(), std::memory_order_relaxed);  // under global_mu_
   }
   notify_external();
@@ -386,12 +368,8 @@ std::coroutine_handle<> runtime::take_global(worker& w) {
   // Take a fair share (Go's globrunqget): up to size/nworkers + 1, at most half a deque.
   std::size_t n = std::min(global_.size(), global_.size() / workers.size() + 1);
   n = std::min(n, w.queue.capacity() / 2);
-  auto first = global_.front();
-  global_.pop_front();
-  for (std::size_t i = 1; i < n; ++i) {
-    if (!w.queue.push(global_.front())) break;
-    global_.pop_front();
-  }
+  auto first = global_.pop_front();
+  for (std::size_t i = 1; i < n && w.queue.size_hint() < w.queue.capacity(); ++i) w.queue.push(global_.pop_front());
   global_size_.store(global_.size(), std::memory_order_relaxed);  // under global_mu_
   return first;
 }
@@ -431,27 +409,12 @@ void runtime::stop() noexcept {
   for (auto& w : workers) eventfd_write(w->wake_fd, 1);
 }
 
-void runtime::link_external(root_base& r) {
-  std::lock_guard lock(external_mu_);
-  r.owner = root_base::external_owner;
-  external_.link(r);
-}
-
-void runtime::release_external(root_base& r) noexcept {
-  {
-    std::lock_guard lock(external_mu_);
-    external_.unlink(r);
-  }
-  r.frame.destroy();
-}
-
 void runtime::start(root_base& main) {
   // Worker 0 is the calling thread; the others get threads of their own.
   worker& w0 = *workers[0];
   stopper stop_main = make_stopper(*this);
   main.join.store(reinterpret_cast<std::uintptr_t>(stop_main.frame.address()), std::memory_order_relaxed);
-  main.owner = 0;
-  w0.registry.link(main);
+  mark_root_live(main.frame.address(), &main);
   w0.spawned.store(1, std::memory_order_relaxed);
   w0.queue.push(main.frame);
 
@@ -465,44 +428,29 @@ void runtime::start(root_base& main) {
   w0.run_loop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  stopped = true;
   stop_main.frame.destroy();
 }
 
 void runtime::sweep() noexcept {
-  for (auto& w : workers) w->drain_remote_released();
   // Destroy every unfinished task nobody joins; destroying one may drop join handles it
-  // held, which detaches (or releases) other tasks, so repeat until nothing changes.
-  // Tasks whose handles live outside any task are left; their handles own them.
+  // held, which detaches other tasks, so repeat until nothing changes. Joinable tasks
+  // are left to their handles, which free them when dropped.
+  // Collect first: destroying a task may free others (joinable ones whose handles it
+  // held), but never a detached one, which no handle can reach.
   std::vector<root_base*> doomed;
-  auto collect = [&](task_registry& reg) {
-    for (root_base* r = reg.head; r; r = r->next)
-      if (r->join.load(std::memory_order_relaxed) == root_base::join_detached) doomed.push_back(r);
-  };
-  for (;;) {
+  do {
     doomed.clear();
-    for (auto& w : workers) collect(w->registry);
-    collect(external_);
-    if (doomed.empty()) break;
-    for (root_base* r : doomed) {
-      (r->owner == root_base::external_owner ? external_ : workers[r->owner]->registry).unlink(*r);
-      r->owner = root_base::orphan_owner;
-      r->frame.destroy();
+    for (void* r : live_roots()) {
+      auto* root = static_cast<root_base*>(r);
+      // relaxed: the threads that wrote it were joined.
+      if (root->join.load(std::memory_order_relaxed) == root_base::join_detached) doomed.push_back(root);
     }
-  }
-  // What is left is joinable (finished or not); the handle decides its fate.
-  auto orphan_all = [](task_registry& reg) {
-    while (root_base* r = reg.head) {
-      reg.unlink(*r);
-      r->owner = root_base::orphan_owner;
-    }
-  };
+    for (root_base* root : doomed) root->frame.destroy();
+  } while (!doomed.empty());
   for (auto& w : workers) {
-    orphan_all(w->registry);
     w->timers.clear();
     w->next = w->bounced = nullptr;
   }
-  orphan_all(external_);
   std::lock_guard lock(global_mu_);
   global_.clear();
   global_size_.store(0, std::memory_order_relaxed);
@@ -515,14 +463,12 @@ void submit(root_base& root) {
   if (!rt || rt->stopping.load(std::memory_order_relaxed))
     throw std::logic_error("goro::go/goro::spawn called while no goro::run is active (started at " +
                            std::string(root.started_at.file_name()) + ":" + std::to_string(root.started_at.line()) + ")");
+  mark_root_live(root.frame.address(), &root);
   if (worker* w = current_worker) {
-    root.owner = static_cast<int>(w->index);
-    w->registry.link(root);
     w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner-only
     w->push_local(root.frame);
     rt->notify_local();
   } else {
-    rt->link_external(root);
     rt->external_spawned.fetch_add(1, std::memory_order_relaxed);  // a counter, no ordering needed
     rt->push_global(root.frame);
   }
@@ -559,30 +505,6 @@ std::coroutine_handle<> finish_root(root_base& root) noexcept {
   }
   if (old == root_base::join_running) return std::noop_coroutine();  // the handle collects it
   return transfer(std::coroutine_handle<>::from_address(reinterpret_cast<void*>(old)));
-}
-
-void release(root_base& root) noexcept {
-  if (root.owner == root_base::orphan_owner) {
-    root.frame.destroy();
-    return;
-  }
-  runtime* rt = runtime::current();
-  if (root.owner == root_base::external_owner) {
-    rt->release_external(root);
-    return;
-  }
-  worker& owner = *rt->workers[static_cast<unsigned>(root.owner)];
-  if (current_worker == &owner || rt->stopped) {
-    owner.registry.unlink(root);
-    root.frame.destroy();
-    return;
-  }
-  // relaxed load: the CAS re-reads it.
-  root.remote_next = owner.remote_released.load(std::memory_order_relaxed);
-  // release: publishes the frame's final state to the owner's acquire exchange.
-  while (!owner.remote_released.compare_exchange_weak(root.remote_next, &root, std::memory_order_release,
-                                                      std::memory_order_relaxed)) {
-  }
 }
 
 std::coroutine_handle<> bounce(std::coroutine_handle<> h) noexcept {

@@ -7,13 +7,13 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "deque.hpp"
+#include "handle_ring.hpp"
 #include "goro/detail/scheduler_hooks.hpp"
 #include "goro/runtime.hpp"
 #include "goro/time.hpp"
@@ -26,14 +26,6 @@ struct timer_entry {
   clock::time_point deadline;
   std::uint64_t seq;  // FIFO among equal deadlines
   std::coroutine_handle<> task;
-};
-
-// Intrusive list of the live spawned tasks a worker owns (doubly linked through
-// root_base::prev/next). Only its owner links and unlinks, with no atomics.
-struct task_registry {
-  root_base* head = nullptr;
-  void link(root_base& r) noexcept;
-  void unlink(root_base& r) noexcept;
 };
 
 struct worker {
@@ -51,19 +43,17 @@ struct worker {
   std::coroutine_handle<> next;     // the task this worker just woke (Go's runnext), not stealable
   std::uint32_t tick = 0;
   std::uint64_t rng;                // victim choice
-  bool searching = false;           // counted in runtime::searching_
+  bool searching = false;           // counted in runtime::searching_count
+  std::int64_t oldest_seen = -1;    // the deque's top index at the last housekeeping
+  clock::time_point oldest_since;   // since when it has not moved
   std::vector<timer_entry> timers;  // min-heap on (deadline, seq)
   std::uint64_t timer_seq = 0;
-  task_registry registry;
   io_uring ring{};
   std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
+  std::vector<std::coroutine_handle<>> overflow;  // push_local's batch, kept for its capacity
 
   // ---- shared with other threads ----
   work_stealing_deque queue;
-  // Frames of tasks this worker owns that finished on another thread (Treiber stack
-  // through root_base::remote_next). Pushed by anyone (CAS), emptied by the owner
-  // (exchange).
-  std::atomic<root_base*> remote_released{nullptr};
   // Counters written only by this worker (relaxed load + store, no RMW), read by num_tasks.
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> finished{0};
@@ -82,7 +72,6 @@ struct worker {
   void run_due_timers();
   void process_completions();
   void arm_wake_read();
-  void drain_remote_released() noexcept;
   void push_local(std::coroutine_handle<> h);
 };
 
@@ -107,14 +96,9 @@ class runtime {
   void wake_one() noexcept;
   void stop() noexcept;
 
-  void link_external(root_base& r);
-  void release_external(root_base& r) noexcept;
-
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> external_spawned{0};
-  // Set after the worker threads have been joined: release() then unlinks directly.
-  bool stopped = false;
 
   // Parking: the idle list, under idle_mu_.
   std::mutex idle_mu;
@@ -124,11 +108,8 @@ class runtime {
 
  private:
   mutable std::mutex global_mu_;
-  std::deque<std::coroutine_handle<>> global_;  // under global_mu_
+  handle_ring global_;                           // under global_mu_
   std::atomic<std::size_t> global_size_{0};     // written under global_mu_; read as a hint
-
-  std::mutex external_mu_;
-  task_registry external_;  // under external_mu_
 
   std::vector<std::thread> threads_;
 };

@@ -59,7 +59,7 @@ struct root_coroutine {
 };
 
 template <class T>
-struct root_promise : pooled_frame, root_base, returns_value<root_promise<T>, T> {
+struct root_promise : pooled_root_frame, root_base, returns_value<root_promise<T>, T> {
   result_slot<T> result;
 
   root_coroutine<T> get_return_object() noexcept {
@@ -129,6 +129,7 @@ root_promise<spawn_result_t<F, Args...>>& start_root(std::uintptr_t join_state, 
 template <class T>
 class [[nodiscard]] join_handle {
  public:
+  join_handle() noexcept = default;  // empty: owns no task (like a moved-from handle)
   join_handle(join_handle&& other) noexcept : root_(std::exchange(other.root_, nullptr)) {}
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {
@@ -187,7 +188,7 @@ class [[nodiscard]] join_handle {
     root_ = nullptr;
   }
 
-  detail::root_promise<T>* root_;
+  detail::root_promise<T>* root_ = nullptr;
 };
 
 // goro::go(f, args...): start f(args...) as a detached task. See the top of this file.

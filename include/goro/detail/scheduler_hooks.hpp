@@ -18,6 +18,12 @@ struct pooled_frame {
   static void operator delete(void* frame, std::size_t size) noexcept { frame_free(frame, size); }
 };
 
+// Spawned tasks' promises derive from it: their frames are registered as live tasks.
+struct pooled_root_frame {
+  static void* operator new(std::size_t size) { return root_frame_alloc(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { root_frame_free(frame, size); }
+};
+
 // The header of every spawned task (goro::go, goro::spawn, goro::run's main task), kept
 // in its root coroutine's promise.
 struct root_base {
@@ -35,17 +41,9 @@ struct root_base {
   std::coroutine_handle<> frame;       // the root coroutine itself; written once at spawn
   std::source_location started_at;     // written once at spawn
   std::exception_ptr error;            // written by the task before it publishes join_done
-
-  // Registry of live tasks (lib/registry.hpp), written only by the owning worker, or under
-  // the external registry's mutex when owner == external_owner.
-  static constexpr int external_owner = -1, orphan_owner = -2;
-  int owner = orphan_owner;
-  root_base* prev = nullptr;
-  root_base* next = nullptr;
-  root_base* remote_next = nullptr;  // link in the owner's remote-release stack
 };
 
-// Registers a new root and makes it runnable: on the calling worker's queue, or on the
+// Marks a new root live (frame_pool.hpp) and makes it runnable: on the calling worker's queue, or on the
 // global queue when called from a thread outside the runtime. Throws std::logic_error
 // when no goro::run is active.
 void submit(root_base& root);
@@ -58,9 +56,8 @@ void schedule(std::coroutine_handle<> h) noexcept;
 // join handle and return the coroutine to transfer to (the joiner, or none).
 std::coroutine_handle<> finish_root(root_base& root) noexcept;
 
-// The task is finished and nobody will touch its frame again: unregister and destroy it
-// (on its owner worker; from other threads the owner is handed the frame).
-void release(root_base& root) noexcept;
+// The task is finished and nobody will touch its frame again: destroy it.
+inline void release(root_base& root) noexcept { root.frame.destroy(); }
 
 // An exception escaped a task nobody can join: hand it to the panic handler.
 void report_panic(std::exception_ptr error, const std::source_location& started_at) noexcept;
