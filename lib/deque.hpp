@@ -34,6 +34,7 @@
 // price as the fence it replaces.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
@@ -51,9 +52,13 @@ class work_stealing_deque {
   // Owner only. Returns false, changing nothing, when the deque is full.
   bool push(std::coroutine_handle<> h) {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);  // only the owner writes it
-    // acquire: pairs with the CAS of a steal, so the slot it read is free to reuse (3).
-    const std::int64_t t = top_.load(std::memory_order_acquire);
-    if (b - t > static_cast<std::int64_t>(mask_)) return false;
+    if (b - top_seen_ > static_cast<std::int64_t>(mask_)) {
+      // acquire: pairs with the CAS of a steal, so the slot it read is free to reuse (3).
+      // Reloaded only when the cached value says "full": top_ only grows, so a stale
+      // value errs on the safe side, and pushes do not pull in the thieves' cache line.
+      top_seen_ = top_.load(std::memory_order_acquire);
+      if (b - top_seen_ > static_cast<std::int64_t>(mask_)) return false;
+    }
     // relaxed: published by the release store of bottom_ below.
     slots_[b & mask_].store(h.address(), std::memory_order_relaxed);
     // release: a thief that loads this bottom_ (seq_cst, so acquire) sees the slot (c).
@@ -79,6 +84,24 @@ class work_stealing_deque {
       bottom_.store(b + 1, std::memory_order_relaxed);
     }
     return std::coroutine_handle<>::from_address(h);
+  }
+
+  // Owner only: moves up to `max` of the oldest entries (at most half the deque) to
+  // `out` with a single CAS; returns how many. Safe against thieves because the owner's
+  // bottom_ cannot move meanwhile: the only other takers CAS top_ too.
+  std::size_t take_oldest(std::coroutine_handle<>* out, std::size_t max) {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);  // owner's own value
+    for (;;) {
+      std::int64_t t = top_.load(std::memory_order_acquire);  // pairs with the thieves' CAS
+      const std::size_t n = std::min(max, static_cast<std::size_t>(b > t ? (b - t) / 2 : 0));
+      if (n == 0) return 0;
+      for (std::size_t i = 0; i < n; ++i)  // own writes, relaxed
+        out[i] = std::coroutine_handle<>::from_address(slots_[(t + i) & mask_].load(std::memory_order_relaxed));
+      // seq_cst: as every CAS of top_ (see steal).
+      if (top_.compare_exchange_strong(t, t + static_cast<std::int64_t>(n), std::memory_order_seq_cst,
+                                       std::memory_order_relaxed))
+        return n;
+    }
   }
 
   // Any thread: the oldest entry, or null when empty or when another taker won the race.
@@ -114,6 +137,7 @@ class work_stealing_deque {
   alignas(64) std::atomic<std::int64_t> top_{0};
   alignas(64) std::atomic<std::int64_t> bottom_{0};
   alignas(64) const std::size_t mask_;
+  std::int64_t top_seen_ = 0;  // owner only: a past value of top_, <= the current one
   std::unique_ptr<std::atomic<void*>[]> slots_;
 };
 

@@ -154,10 +154,10 @@ void worker::process_completions() {
 void worker::push_local(std::coroutine_handle<> h) {
   if (queue.push(h)) return;
   // Full: move the older half to the global queue in one batch (Go's runqputslow).
-  overflow.clear();
-  for (std::size_t i = 0; i < queue.capacity() / 2; ++i)
-    if (auto old = queue.steal()) overflow.push_back(old);
-  overflow.push_back(h);
+  overflow.resize(queue.capacity() / 2 + 1);
+  const std::size_t n = queue.take_oldest(overflow.data(), queue.capacity() / 2);
+  overflow[n] = h;
+  overflow.resize(n + 1);
   rt.push_global_batch(overflow);
 }
 
@@ -167,14 +167,17 @@ void worker::run_due_timers() {
   const auto later = [](const timer_entry& a, const timer_entry& b) {
     return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
   };
-  bool pushed = false;
+  due.clear();
   while (!timers.empty() && timers.front().deadline <= now) {
     std::pop_heap(timers.begin(), timers.end(), later);
-    push_local(timers.back().task);
+    due.push_back(timers.back().task);
     timers.pop_back();
-    pushed = true;
   }
-  if (pushed) rt.notify_local();
+  if (due.empty()) return;
+  // The deque is LIFO for its owner: push the latest deadline first so that the tasks
+  // run in deadline order (and equal deadlines in the order they went to sleep).
+  for (auto it = due.rbegin(); it != due.rend(); ++it) push_local(*it);
+  rt.notify_local();
 }
 
 std::coroutine_handle<> worker::steal_from(worker& victim) {

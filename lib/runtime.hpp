@@ -48,6 +48,7 @@ struct worker {
   clock::time_point oldest_since;   // since when it has not moved
   std::vector<timer_entry> timers;  // min-heap on (deadline, seq)
   std::uint64_t timer_seq = 0;
+  std::vector<std::coroutine_handle<>> due;  // run_due_timers' batch, kept for its capacity
   io_uring ring{};
   std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
   std::vector<std::coroutine_handle<>> overflow;  // push_local's batch, kept for its capacity

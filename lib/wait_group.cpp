@@ -10,45 +10,65 @@ namespace goro {
 
 void wait_group::add(std::int64_t delta) {
   // relaxed: the CAS below re-reads the value it replaces.
-  std::int64_t old = counter_.load(std::memory_order_relaxed);
+  std::uint64_t old = state_.load(std::memory_order_relaxed);
+  std::uint64_t next;
   std::int64_t now;
   do {
-    now = old + delta;
+    now = counter_of(old) + delta;
     if (now < 0)
       throw panic_error("goro::wait_group: negative counter (add(" + std::to_string(delta) + ") with counter " +
-                        std::to_string(old) + ")");
+                        std::to_string(counter_of(old)) + ")");
+    if (now > INT32_MAX)
+      throw panic_error("goro::wait_group: counter overflow (add(" + std::to_string(delta) + ") with counter " +
+                        std::to_string(counter_of(old)) + ")");
+    // Reaching zero resets the waiter count: this add takes over waking them.
+    next = now == 0 ? 0 : (static_cast<std::uint64_t>(now) << 32 | waiters_of(old));
     // acq_rel: release publishes the work done before done() to the waiters (their
-    // acquire load in await_ready, or the mutex below); acquire makes the waker see
-    // what the other done() callers published before it resumes the waiters.
-  } while (!counter_.compare_exchange_weak(old, now, std::memory_order_acq_rel, std::memory_order_relaxed));
-  if (now != 0 || delta == 0) return;
+    // acquire in await_ready/await_suspend); acquire makes this waker see what the
+    // other done() callers published before it resumes the waiters.
+  } while (!state_.compare_exchange_weak(old, next, std::memory_order_acq_rel, std::memory_order_relaxed));
+  const std::uint32_t to_wake = now == 0 ? waiters_of(old) : 0;
+  if (to_wake == 0) return;  // do not touch the group again: a waiter may free it now
 
+  // The to_wake waiters registered before our CAS are in the list (they enqueue in the
+  // same critical section in which they register), at its head.
   wait_awaiter* ready;
   {
     std::lock_guard lock(mu_);
     ready = head_;
-    head_ = tail_ = nullptr;
-    for (wait_awaiter* w = ready; w; w = w->next) w->linked = false;
+    if (!ready) return;  // every registered waiter was destroyed meanwhile (shutdown)
+    wait_awaiter* last = ready;
+    last->linked = false;
+    for (std::uint32_t i = 1; i < to_wake && last->next; ++i) {
+      last = last->next;
+      last->linked = false;
+    }
+    head_ = last->next;
+    (head_ ? head_->prev : tail_) = nullptr;
+    last->next = nullptr;
   }
   // Resume outside the lock; read `next` before scheduling, the waiter may run at once.
   while (ready) {
-    wait_awaiter* next = ready->next;
+    wait_awaiter* next_waiter = ready->next;
     detail::schedule(ready->waiter);
-    ready = next;
+    ready = next_waiter;
   }
 }
 
 bool wait_group::wait_awaiter::await_ready() const noexcept {
   // acquire: pairs with the release of the add that made it zero.
-  return group->counter_.load(std::memory_order_acquire) == 0;
+  return counter_of(group->state_.load(std::memory_order_acquire)) == 0;
 }
 
 bool wait_group::wait_awaiter::await_suspend(std::coroutine_handle<> h) {
   std::lock_guard lock(group->mu_);
-  // Under the mutex: if the counter is non-zero here, the add that will make it zero has
-  // not yet taken the mutex (it takes it after its CAS), so it will find this waiter.
-  // acquire: as in await_ready, when it is already zero.
-  if (group->counter_.load(std::memory_order_acquire) == 0) return false;
+  // Register (waiters + 1) only while the counter is non-zero; an add that reaches zero
+  // after this CAS sees the registration and, taking mu_ after us, finds this waiter.
+  std::uint64_t old = group->state_.load(std::memory_order_relaxed);  // the CAS re-reads it
+  do {
+    if (counter_of(old) == 0) return false;
+    // acquire on failure/success: as in await_ready when the counter turns out zero.
+  } while (!group->state_.compare_exchange_weak(old, old + 1, std::memory_order_acquire, std::memory_order_acquire));
   waiter = h;
   prev = group->tail_;
   next = nullptr;
@@ -71,6 +91,11 @@ wait_group::wait_awaiter::~wait_awaiter() {
   if (linked) {
     std::lock_guard lock(group->mu_);
     group->unlink(*this);
+    // Unregister too, unless an add already reset the count (it then wakes one fewer).
+    std::uint64_t old = group->state_.load(std::memory_order_relaxed);  // the CAS re-reads it
+    while (counter_of(old) != 0 && waiters_of(old) != 0 &&
+           !group->state_.compare_exchange_weak(old, old - 1, std::memory_order_relaxed)) {
+    }
   }
 }
 

@@ -19,6 +19,11 @@
 //     goes to the panic handler: nothing is lost silently.
 //   - awaiting a handle suspends until the task finishes, then resumes on the thread that
 //     finished it (or at once if it already has).
+//
+// g++ 12: a lambda with captures written as a temporary inside a co_await expression,
+// as in `co_await goro::spawn([p = std::move(p)] {...})`, has its captures destroyed
+// twice (a g++ 12 coroutine bug; clang is correct). Name the handle first:
+// `auto h = goro::spawn([...] {...}); co_await std::move(h);`.
 #pragma once
 
 #include <coroutine>

@@ -4,8 +4,10 @@
 //   - suspends the task until steady_clock reaches the deadline; never resumes early
 //     (the timer fires only once now() >= deadline); a deadline already passed (or a
 //     zero or negative duration) does not suspend at all;
-//   - the timer lives in the calling worker's timer heap and the task resumes on that
-//     worker; a parked worker sleeps in its io_uring with the nearest deadline as timeout;
+//   - the timer lives in the calling worker's timer heap; when it fires the task becomes
+//     runnable on that worker (where an idle worker may steal it), and timers that fire
+//     together resume in deadline order; a parked worker sleeps in its io_uring with the
+//     nearest deadline as timeout;
 //   - not cancellable yet (the context issue adds sleep_for(ctx, d)).
 //
 // Go: time.Sleep.

@@ -6,19 +6,25 @@
 //
 // Contract
 //   - add(n) / done() never suspend and may be called from any thread, inside or outside
-//     the runtime. A change that would make the counter negative throws
-//     goro::panic_error and leaves the counter unchanged.
+//     the runtime. A change that would make the counter negative (or overflow its 32
+//     bits, as Go's) throws goro::panic_error and leaves the counter unchanged.
 //   - wait() suspends until the counter is zero (not at all if it already is); any number
 //     of tasks may wait. When the counter reaches zero every waiter is made runnable, on
 //     the worker that made it zero. The group is reusable once it is back at zero.
 //   - destroying a wait_group while tasks wait on it is a bug in the program; those tasks
 //     never resume (they are destroyed when goro::run ends).
 //
-// Design: the counter is one atomic, so add and done cost one CAS and no lock; the mutex
-// guards only the waiter list and is taken by wait() and by the add that reaches zero.
-// Invariant: a waiter is in the list only while the counter, read under the mutex, was
-// non-zero; the add that reaches zero takes the mutex after its CAS, so it sees every
-// waiter that saw a non-zero counter (proof at wait_group::wait_awaiter::await_suspend).
+// Design (Go's sync.WaitGroup): one atomic word holds the counter (high 32 bits, signed)
+// and the number of registered waiters (low 32 bits), a sum type in one word:
+//   counter == 0            - no waiters are registered (an add that reaches zero resets
+//                             the waiter count in the same CAS);
+//   counter > 0, waiters n  - n tasks are parked in the FIFO list or about to be (they
+//                             register and enqueue in one critical section of mu_).
+// add and done are one CAS and touch nothing else unless they bring the counter to zero
+// with waiters registered; only then do they take the mutex, and then the group is
+// still alive because the only tasks entitled to destroy it are parked in it. The add
+// that reaches zero wakes exactly the n waiters it saw, from the head of the list: a task
+// that starts waiting afterwards (the group reused) stays behind them.
 #pragma once
 
 #include <atomic>
@@ -53,12 +59,18 @@ class wait_group {
   [[nodiscard]] wait_awaiter wait() noexcept { return wait_awaiter{this, {}}; }
 
   // The current counter (a snapshot).
-  std::int64_t count() const noexcept { return counter_.load(std::memory_order_relaxed); }
+  std::int64_t count() const noexcept {
+    return counter_of(state_.load(std::memory_order_relaxed));  // a snapshot, no ordering
+  }
 
  private:
+  static std::int64_t counter_of(std::uint64_t state) noexcept {
+    return static_cast<std::int32_t>(static_cast<std::uint32_t>(state >> 32));
+  }
+  static std::uint32_t waiters_of(std::uint64_t state) noexcept { return static_cast<std::uint32_t>(state); }
   void unlink(wait_awaiter& w) noexcept;  // caller holds mu_
 
-  std::atomic<std::int64_t> counter_{0};
+  std::atomic<std::uint64_t> state_{0};  // counter << 32 | registered waiters
   std::mutex mu_;
   wait_awaiter* head_ = nullptr;  // under mu_
   wait_awaiter* tail_ = nullptr;  // under mu_
