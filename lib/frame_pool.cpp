@@ -219,6 +219,7 @@ void root_frame_free(void* frame, std::size_t size) noexcept {
 
 void mark_root_live(void* frame, void* root) noexcept {
   root_header& h = header_of(frame);
+  assert((h.link == nullptr || h.link == &oversized) && "goro: a root frame that did not come from root_frame_alloc");
   assert(h.root.load(std::memory_order_relaxed) == nullptr && "goro: root frame marked live twice");
   h.root.store(root, std::memory_order_relaxed);  // see root_frame_free
   if (h.link == &oversized) {  // not in any slab: remember it by address

@@ -448,7 +448,7 @@ void runtime::sweep() noexcept {
       // relaxed: the threads that wrote it were joined.
       if (root->join.load(std::memory_order_relaxed) == root_base::join_detached) doomed.push_back(root);
     }
-    for (root_base* root : doomed) root->frame.destroy();
+    for (root_base* root : doomed) release(*root);
   } while (!doomed.empty());
   for (auto& w : workers) {
     w->timers.clear();
@@ -509,6 +509,8 @@ std::coroutine_handle<> finish_root(root_base& root) noexcept {
   if (old == root_base::join_running) return std::noop_coroutine();  // the handle collects it
   return transfer(std::coroutine_handle<>::from_address(reinterpret_cast<void*>(old)));
 }
+
+void release(root_base& root) noexcept { root.frame.destroy(); }
 
 std::coroutine_handle<> bounce(std::coroutine_handle<> h) noexcept {
   current_worker->bounced = h;

@@ -14,7 +14,7 @@ void wait_group::add(std::int64_t delta) {
   std::uint64_t next;
   std::int64_t now;
   do {
-    now = counter_of(old) + delta;
+    if (__builtin_add_overflow(counter_of(old), delta, &now)) now = INT64_MAX;  // refused below
     if (now < 0)
       throw panic_error("goro::wait_group: negative counter (add(" + std::to_string(delta) + ") with counter " +
                         std::to_string(counter_of(old)) + ")");
@@ -64,7 +64,9 @@ bool wait_group::wait_awaiter::await_suspend(std::coroutine_handle<> h) {
   std::lock_guard lock(group->mu_);
   // Register (waiters + 1) only while the counter is non-zero; an add that reaches zero
   // after this CAS sees the registration and, taking mu_ after us, finds this waiter.
-  std::uint64_t old = group->state_.load(std::memory_order_relaxed);  // the CAS re-reads it
+  // acquire: when the counter is already zero we return without a CAS, and the waiter
+  // must see what the done() callers published (pairs with their release CAS).
+  std::uint64_t old = group->state_.load(std::memory_order_acquire);
   do {
     if (counter_of(old) == 0) return false;
     // acquire on failure/success: as in await_ready when the counter turns out zero.

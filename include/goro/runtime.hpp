@@ -63,10 +63,10 @@ auto run(const config& cfg, F&& f, std::source_location where = std::source_loca
   auto root = detail::root_body<T, std::decay_t<F>>(std::forward<F>(f));
   auto& p = root.frame.promise();
   p.started_at = where;
-  struct destroy_frame {
-    std::coroutine_handle<> frame;
-    ~destroy_frame() { frame.destroy(); }
-  } guard{root.frame};
+  struct release_frame {
+    detail::root_base& root;
+    ~release_frame() { detail::release(root); }
+  } guard{p};
   detail::run_main(cfg, p);
   return p.result.take();
 }

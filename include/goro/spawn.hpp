@@ -121,7 +121,7 @@ root_promise<spawn_result_t<F, Args...>>& start_root(std::uintptr_t join_state, 
   try {
     submit(p);
   } catch (...) {
-    root.frame.destroy();
+    release(p);  // out of line: see release()
     throw;
   }
   return p;

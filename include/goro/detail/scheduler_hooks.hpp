@@ -56,8 +56,11 @@ void schedule(std::coroutine_handle<> h) noexcept;
 // join handle and return the coroutine to transfer to (the joiner, or none).
 std::coroutine_handle<> finish_root(root_base& root) noexcept;
 
-// The task is finished and nobody will touch its frame again: destroy it.
-inline void release(root_base& root) noexcept { root.frame.destroy(); }
+// The task is finished (or will never run again) and nobody will touch its frame: destroy
+// it. Out of line on purpose: clang elides the heap allocation of a coroutine whose
+// destruction it can see (HALO), and a root frame must come from the root pool, whose
+// header marks it live (found when goro::run's main task landed on the stack).
+void release(root_base& root) noexcept;
 
 // An exception escaped a task nobody can join: hand it to the panic handler.
 void report_panic(std::exception_ptr error, const std::source_location& started_at) noexcept;
