@@ -30,11 +30,17 @@ constexpr std::size_t class_count = max_pooled_frame / granule;
 
 constexpr std::size_t class_of(std::size_t size) { return (size + granule - 1) / granule - 1; }
 constexpr std::size_t block_size(std::size_t cls) { return (cls + 1) * granule; }
-// Blocks per batch (and per slab): about 16 KiB, at least 8 (picked, to be tuned).
-constexpr std::size_t batch_blocks(std::size_t cls) {
-  const std::size_t n = 16384 / block_size(cls);
-  return n < 8 ? 8 : n;
-}
+// Blocks per batch (and per slab): about 16 KiB, at least 8 (picked, to be tuned). A
+// table, so the free path divides nothing.
+constexpr auto batch_table = [] {
+  std::array<std::uint32_t, class_count> t{};
+  for (std::size_t cls = 0; cls < class_count; ++cls) {
+    const std::size_t n = 16384 / block_size(cls);
+    t[cls] = static_cast<std::uint32_t>(n < 8 ? 8 : n);
+  }
+  return t;
+}();
+constexpr std::size_t batch_blocks(std::size_t cls) { return batch_table[cls]; }
 
 enum kind : std::size_t { nested_frames = 0, root_frames = 1, kind_count = 2 };
 
@@ -204,8 +210,11 @@ void* root_frame_alloc(std::size_t size) {
 
 void root_frame_free(void* frame, std::size_t size) noexcept {
   root_header& h = header_of(frame);
-  // relaxed: live_roots reads it only after the threads that write it were joined.
-  const bool was_live = h.root.exchange(nullptr, std::memory_order_relaxed) != nullptr;
+  // relaxed, and a load and a store rather than an exchange (a locked instruction): only
+  // the thread freeing the frame writes it now, and live_roots reads it only after the
+  // threads that write it were joined.
+  const bool was_live = h.root.load(std::memory_order_relaxed) != nullptr;
+  h.root.store(nullptr, std::memory_order_relaxed);
   if (h.link == &oversized) {
     if (was_live) {
       std::lock_guard lock(global_depot().mu);

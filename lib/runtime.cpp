@@ -498,9 +498,14 @@ void schedule(std::coroutine_handle<> h) noexcept {
 std::coroutine_handle<> finish_root(root_base& root) noexcept {
   if (worker* w = current_worker)
     w->finished.store(w->finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner-only
-  // acq_rel: release publishes the result to the joiner (its acquire in join_handle);
-  // acquire pairs with the joiner's release CAS that stored its own address.
-  const std::uintptr_t old = root.join.exchange(root_base::join_done, std::memory_order_acq_rel);
+  // A detached task has no handle left to write the state, so its state is final: read
+  // it without the exchange (goro::go's tasks always take this path). acquire: pairs
+  // with the release of a handle that was dropped.
+  std::uintptr_t old = root.join.load(std::memory_order_acquire);
+  if (old != root_base::join_detached)
+    // acq_rel: release publishes the result to the joiner (its acquire in join_handle);
+    // acquire pairs with the joiner's release CAS that stored its own address.
+    old = root.join.exchange(root_base::join_done, std::memory_order_acq_rel);
   if (old == root_base::join_detached) {
     if (root.error) report_panic(root.error, root.started_at);
     release(root);

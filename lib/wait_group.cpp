@@ -9,6 +9,17 @@
 namespace goro {
 
 void wait_group::add(std::int64_t delta) {
+  if (delta > 0 && delta <= INT32_MAX) {
+    // A positive delta cannot reach zero or go negative: one fetch_add instead of a CAS
+    // loop (Go's Add), the common case of a contended group. Only an overflow is undone
+    // (a transient that cannot cross zero, so no waiter is affected).
+    // release: orders the caller's writes before a later done(); no acquire needed.
+    const std::uint64_t old = state_.fetch_add(static_cast<std::uint64_t>(delta) << 32, std::memory_order_release);
+    if (counter_of(old) + delta <= INT32_MAX) return;
+    state_.fetch_sub(static_cast<std::uint64_t>(delta) << 32, std::memory_order_relaxed);  // undo; no ordering
+    throw panic_error("goro::wait_group: counter overflow (add(" + std::to_string(delta) + ") with counter " +
+                      std::to_string(counter_of(old)) + ")");
+  }
   // relaxed: the CAS below re-reads the value it replaces.
   std::uint64_t old = state_.load(std::memory_order_relaxed);
   std::uint64_t next;
