@@ -1,6 +1,6 @@
 // idle: what an idle runtime costs and how fast it wakes up. Go twin: perf/go/idle.go.
 //   idle_cpu     - CPU time (user + sys) used during a 1 s sleep of the only task, as a
-//                  percentage of one core;
+//                  percentage of one core, measured after a 50 ms settling sleep;
 //   idle_wake    - median overshoot of 200 sleeps of 1 ms (a parked runtime woken by a
 //                  timer);
 //   idle_handoff - median time from goro::go on a thread outside the runtime to the
@@ -23,6 +23,7 @@ double cpu_seconds() {
 }
 
 goro::task<int> amain() {
+  co_await goro::sleep_for(50ms);  // start-up is not idleness: let every worker park first
   {
     const double before = cpu_seconds();
     const auto start = steady_clock::now();
