@@ -25,6 +25,8 @@
 
 #include <goro/goro.hpp>
 
+#include "test_support.hpp"
+
 #include <sys/resource.h>
 
 #include <atomic>
@@ -37,6 +39,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using goro_test::counted;
 
 namespace {
 
@@ -45,30 +48,6 @@ constexpr goro::config one_worker{.maxprocs = 1};
 
 // Counts its instances. mark is volatile so that the destructor's store survives
 // dead-store elimination and a second destruction is seen.
-struct counted {
-  static inline std::atomic<int> constructed{0};
-  static inline std::atomic<int> destroyed{0};
-  static inline std::atomic<int> destroyed_twice{0};
-  static constexpr std::uint32_t alive_mark = 0xA11CE, dead_mark = 0xDEAD;
-
-  int value;
-  volatile std::uint32_t mark = alive_mark;
-
-  explicit counted(int v) : value(v) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  counted(const counted& o) : value(o.value) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  counted(counted&& o) noexcept : value(o.value) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  ~counted() {
-    if (mark != alive_mark) destroyed_twice.fetch_add(1, std::memory_order_relaxed);
-    mark = dead_mark;
-    destroyed.fetch_add(1, std::memory_order_relaxed);
-  }
-  static void reset() {
-    constructed = 0;
-    destroyed = 0;
-    destroyed_twice = 0;
-  }
-  static int live() { return constructed.load() - destroyed.load(); }
-};
 
 goro::task<int> square(int x) { co_return x * x; }
 

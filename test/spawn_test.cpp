@@ -38,6 +38,8 @@
 
 #include <goro/goro.hpp>
 
+#include "test_support.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -48,6 +50,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -60,6 +63,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using goro_test::counted;
 
 namespace {
 
@@ -72,31 +76,6 @@ constexpr auto give_up_after = 60s;
 
 // Counts its instances. mark is volatile so that the destructor's store survives
 // dead-store elimination and a use after destruction, or a second destruction, is seen.
-struct counted {
-  static inline std::atomic<int> constructed{0};
-  static inline std::atomic<int> destroyed{0};
-  static inline std::atomic<int> destroyed_twice{0};
-  static constexpr std::uint32_t alive_mark = 0xA11CE, dead_mark = 0xDEAD;
-
-  int value;
-  volatile std::uint32_t mark = alive_mark;
-
-  explicit counted(int v) : value(v) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  counted(const counted& o) : value(o.value) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  counted(counted&& o) noexcept : value(o.value) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  ~counted() {
-    if (mark != alive_mark) destroyed_twice.fetch_add(1, std::memory_order_relaxed);
-    mark = dead_mark;
-    destroyed.fetch_add(1, std::memory_order_relaxed);
-  }
-  bool alive() const { return mark == alive_mark; }
-  static void reset() {
-    constructed = 0;
-    destroyed = 0;
-    destroyed_twice = 0;
-  }
-  static int live() { return constructed.load() - destroyed.load(); }
-};
 
 struct tagged_error : std::runtime_error {
   int tag;
@@ -500,6 +479,26 @@ TEST_CASE("a join handle dropped without awaiting detaches the task, which still
   CHECK(ran_after_drop);
 }
 
+// Each report must come from this file, and its message must map to the line of the
+// go/spawn call that started its task; exactly one report per expected message.
+void check_reports(const std::vector<goro::panic_info>& reports, const std::map<std::string, unsigned>& expected) {
+  REQUIRE(reports.size() == expected.size());
+  std::set<std::string> seen;
+  for (const auto& r : reports) {
+    const std::string message = what(r.exception);
+    INFO("report: ", message, " at ", r.started_at.file_name(), ":", r.started_at.line());
+    CHECK(ends_with(r.started_at.file_name(), "spawn_test.cpp"));
+    const auto it = expected.find(message);
+    if (it == expected.end()) {
+      FAIL_CHECK("unexpected panic report");
+      continue;
+    }
+    CHECK(r.started_at.line() == it->second);
+    seen.insert(message);
+  }
+  CHECK(seen.size() == expected.size());
+}
+
 // Intent: an exception escaping a detached task (a coroutine, and a plain callable)
 // reaches the installed panic handler, with the line of the go call that started it.
 TEST_CASE("an exception escaping a detached task reaches the panic handler with the go call's line") {
@@ -511,19 +510,7 @@ TEST_CASE("an exception escaping a detached task reaches the panic handler with 
     plain_line = __LINE__; goro::go([] { throw std::runtime_error("plain"); });
     co_await recorder.arrived.wait();
   });
-  const auto reports = recorder.reports();
-  REQUIRE(reports.size() == 2);
-  for (const auto& r : reports) {
-    const std::string message = what(r.exception);
-    INFO("report: ", message, " at ", r.started_at.file_name(), ":", r.started_at.line());
-    CHECK(ends_with(r.started_at.file_name(), "spawn_test.cpp"));
-    if (message == "coroutine")
-      CHECK(r.started_at.line() == coroutine_line);
-    else if (message == "plain")
-      CHECK(r.started_at.line() == plain_line);
-    else
-      FAIL_CHECK("unexpected panic report");
-  }
+  check_reports(recorder.reports(), {{"coroutine", coroutine_line}, {"plain", plain_line}});
 }
 
 // Intent: a task whose handle was dropped is detached, so its exception reaches the
@@ -545,19 +532,7 @@ TEST_CASE("an exception of a task whose join handle was dropped reaches the pani
     }  // dropped after the task finished
     co_await recorder.arrived.wait();
   });
-  const auto reports = recorder.reports();
-  REQUIRE(reports.size() == 2);
-  for (const auto& r : reports) {
-    const std::string message = what(r.exception);
-    INFO("report: ", message, " at ", r.started_at.file_name(), ":", r.started_at.line());
-    CHECK(ends_with(r.started_at.file_name(), "spawn_test.cpp"));
-    if (message == "after")
-      CHECK(r.started_at.line() == after_line);
-    else if (message == "before")
-      CHECK(r.started_at.line() == before_line);
-    else
-      FAIL_CHECK("unexpected panic report");
-  }
+  check_reports(recorder.reports(), {{"after", after_line}, {"before", before_line}});
 }
 
 namespace {

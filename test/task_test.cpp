@@ -20,6 +20,8 @@
 
 #include <goro/goro.hpp>
 
+#include "test_support.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -37,30 +39,8 @@ struct tagged_error : std::runtime_error {
 
 // Counts its instances. mark is volatile so that the destructor's store survives
 // dead-store elimination and a second destruction is seen.
-struct counted {
-  static inline std::atomic<int> constructed{0};
-  static inline std::atomic<int> destroyed{0};
-  static inline std::atomic<int> destroyed_twice{0};
-  static constexpr std::uint32_t alive_mark = 0xA11CE, dead_mark = 0xDEAD;
 
-  int value;
-  volatile std::uint32_t mark = alive_mark;
-
-  explicit counted(int v) : value(v) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  counted(const counted& o) : value(o.value) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  counted(counted&& o) noexcept : value(o.value) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  ~counted() {
-    if (mark != alive_mark) destroyed_twice.fetch_add(1, std::memory_order_relaxed);
-    mark = dead_mark;
-    destroyed.fetch_add(1, std::memory_order_relaxed);
-  }
-  static void reset() {
-    constructed = 0;
-    destroyed = 0;
-    destroyed_twice = 0;
-  }
-  static int live() { return constructed.load() - destroyed.load(); }
-};
+using goro_test::counted;
 
 goro::task<int> add(int a, int b) { co_return a + b; }
 

@@ -18,6 +18,8 @@
 
 #include <goro/goro.hpp>
 
+#include "test_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -34,36 +36,12 @@
 #include "runtime.hpp"  // detail::runtime::current()->idle_count
 
 using namespace std::chrono_literals;
+using goro_test::watchdog;
 
 namespace {
 
 // Ends the process with a failure, naming the test, if it is still alive after `limit`:
 // a hang is a failure, reported at once rather than by meson's timeout.
-class watchdog {
- public:
-  watchdog(const char* what, std::chrono::seconds limit) : thread_([this, what, limit] {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, limit, [this] { return finished_; })) {
-        std::fprintf(stderr, "watchdog: \"%s\" still running after %llds: a lost wake-up or a deadlock\n", what,
-                     static_cast<long long>(limit.count()));
-        std::_Exit(EXIT_FAILURE);  // not abort(): doctest's signal handler is not signal-safe
-      }
-    }) {}
-  ~watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      finished_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool finished_ = false;  // under mu_
-  std::thread thread_;     // last: starts after the fields above exist
-};
 
 // Spins (yielding the CPU) until the runtime's only worker is parked, i.e. every task
 // is suspended. Called from a thread outside the runtime.

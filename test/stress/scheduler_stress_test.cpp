@@ -27,6 +27,8 @@
 
 #include <goro/goro.hpp>
 
+#include "test_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -41,6 +43,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using goro_test::watchdog;
 
 namespace {
 
@@ -175,34 +178,6 @@ goro::task<std::uint64_t> visit(walk_state* s, std::uint32_t id) {
 
 // ---------------------------------------------------------------- harness
 
-// Ends the process with a failure, naming the seed, if a run is still going after
-// `limit` (a hang: a lost wake-up or a deadlock).
-class watchdog {
- public:
-  explicit watchdog(std::chrono::seconds limit) : thread_([this, limit] {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, limit, [this] { return finished_; })) {
-        std::fprintf(stderr, "watchdog: stress run still going after %llds; reproduce with GORO_STRESS_SEED=%llu\n",
-                     static_cast<long long>(limit.count()), static_cast<unsigned long long>(seed.load()));
-        std::_Exit(EXIT_FAILURE);  // not abort(): doctest's signal handler is not signal-safe
-      }
-    }) {}
-  ~watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      finished_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-  std::atomic<std::uint64_t> seed{0};  // the GORO_STRESS_SEED that reruns the current tree, for the message
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool finished_ = false;  // under mu_
-  std::thread thread_;     // last: starts after the fields above exist
-};
 
 std::uint64_t base_seed() {
   if (const char* env = std::getenv("GORO_STRESS_SEED")) return std::strtoull(env, nullptr, 10);
@@ -243,14 +218,23 @@ void run_tree(const tree& t, unsigned queue_size) {
   CHECK(not_once == 0);
 }
 
+// The seed that reruns the tree being run, for the watchdog's message.
+std::atomic<std::uint64_t> current_seed{0};
+
+watchdog stress_watchdog() {
+  return watchdog("a stress run", 120s, [] {
+    return "; reproduce with GORO_STRESS_SEED=" + std::to_string(current_seed.load());
+  });
+}
+
 void run_trees(unsigned queue_size, int trees, std::uint32_t max_nodes) {
-  watchdog dog(120s);
+  watchdog dog = stress_watchdog();
   const std::uint64_t base = base_seed();
   std::size_t nodes = 0, tasks = 0;
   const auto start = goro::clock::now();
   for (int i = 0; i < trees; ++i) {
     const std::uint64_t seed = base + static_cast<std::uint64_t>(i);
-    dog.seed.store(seed);
+    current_seed.store(seed);
     const tree t = make_tree(seed, max_nodes);
     nodes += t.nodes.size();
     tasks += t.tasks;
@@ -299,10 +283,10 @@ TEST_CASE("random fork-join trees on two workers with a local queue of 256") {
 // registry) mix with the trees run inside: each outside thread starts whole trees with
 // goro::go while a tree runs inside; every result must be right.
 TEST_CASE("trees started from outside threads run alongside a tree started inside") {
-  watchdog dog(120s);
+  watchdog dog = stress_watchdog();
   const std::uint64_t env_seed = base_seed();
   const std::uint64_t base = env_seed ^ 0x5555555555555555ull;  // other trees than the tests above
-  dog.seed.store(env_seed);
+  current_seed.store(env_seed);
   MESSAGE("outside threads: GORO_STRESS_SEED=" << env_seed << " reproduces this test");
   constexpr int outside_threads = 2, trees_per_thread = 4;
   std::vector<tree> trees;
