@@ -10,14 +10,14 @@
 //      searches: steals half of a random victim's deque, takes a batch of the global
 //      queue; then it parks.
 //   3. Housekeeping (every 61 ticks, Go's value for the global-queue check): due
-//      timers, ring completions, frames released remotely; then one task from the global
-//      queue, else the oldest of its own deque if that one has not moved for a time
+//      timers, ring completions; then one task from the global queue, else the oldest of its own deque if that one has not moved for a time
 //      slice, so neither starves under a stream of fresh local work.
 //
 // Parking (a worker that found nothing)
 //   1. Under idle_mu: add itself to `idle`; then leave the searching state
 //      (searching_count, seq_cst RMW).
-//   2. Re-check every deque, the global queue and its timers. If anything turned up,
+//   2. Re-check every deque and the global queue (its own timers set the wait's
+//      timeout, computed before step 1). If anything turned up,
 //      take itself off the idle list (unless a waker already did) and go back to work.
 //   3. Otherwise wait in io_uring_submit_and_wait_timeout with the nearest timer as
 //      timeout. A pending read on the worker's eventfd completes when another thread
