@@ -20,9 +20,9 @@
 //                             the waiter count in the same CAS);
 //   counter > 0, waiters n  - n tasks are parked in the FIFO list or about to be (they
 //                             register and enqueue in one critical section of mu_).
-// add (a fetch_add for a positive delta) and done (a CAS) touch nothing else unless they bring the counter to zero
-// with waiters registered; only then do they take the mutex, and then the group is
-// still alive because the only tasks entitled to destroy it are parked in it. The add
+// add (a fetch_add for a positive delta) and done (a CAS) touch nothing else unless
+// they bring the counter to zero with waiters registered; only then do they take the
+// mutex, and then the group is still alive because the only tasks entitled to destroy it are parked in it. The add
 // that reaches zero wakes exactly the n waiters it saw, from the head of the list: a task
 // that starts waiting afterwards (the group reused) stays behind them.
 #pragma once
