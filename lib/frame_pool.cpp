@@ -134,7 +134,8 @@ free_block* refill(kind k, std::size_t cls) {
       return cache.classes[k][cls].head;
     }
   }
-  char* memory = static_cast<char*>(::operator new(size * n));
+  // Cache-line aligned, so a 64- or 128-byte block spans one or two lines, not two or three.
+  char* memory = static_cast<char*>(::operator new(size * n, std::align_val_t{64}));
   for (std::size_t i = 0; i < n; ++i) {
     char* b = memory + i * size;
     if (k == root_frames) new (b) root_header{nullptr, nullptr};
