@@ -17,6 +17,7 @@ goro::task<long> fib(int n) {
 
 goro::task<int> amain() {
   std::printf("goro tour: %u workers (GOMAXPROCS)\n\n", goro::maxprocs());
+  bool all_correct = true;  // the exit status: the tour also runs as a test
 
   // 1. 100,000 tasks and a wait group: Go's `go` + sync.WaitGroup.
   {
@@ -34,6 +35,7 @@ goro::task<int> amain() {
     co_await wg.wait();
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(goro::clock::now() - start).count();
     std::printf("1. 100,000 tasks summed 0..99,999 = %ld in %lld us\n", sum.load(), static_cast<long long>(us));
+    all_correct &= sum.load() == 4'999'950'000;
   }
 
   // 2. Fork-join with join handles: the result (or exception) comes back to the awaiter.
@@ -43,15 +45,19 @@ goro::task<int> amain() {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(goro::clock::now() - start).count();
     std::printf("2. fork-join fib(25) = %ld (%s), one task per call, in %lld us\n", f,
                 f == 75025 ? "correct" : "WRONG", static_cast<long long>(us));
+    all_correct &= f == 75025;
     auto failing = goro::spawn([]() -> goro::task<int> {
       throw std::runtime_error("boom");
       co_return 0;
     });
+    bool caught = false;
     try {
       co_await std::move(failing);
     } catch (const std::exception& e) {
+      caught = true;
       std::printf("   a spawned task's exception reaches its joiner: \"%s\"\n", e.what());
     }
+    all_correct &= caught;
   }
 
   // 3. Sleeping: 1,000 tasks sleep 20 ms at once; the whole batch takes about 20 ms.
@@ -68,10 +74,11 @@ goro::task<int> amain() {
     co_await wg.wait();
     const auto ms = std::chrono::duration<double, std::milli>(goro::clock::now() - start).count();
     std::printf("3. 1,000 concurrent 20 ms sleeps finished after %.1f ms\n", ms);
+    all_correct &= ms >= 20.0;  // never early
   }
 
   std::printf("\nlive tasks at the end: %zu (just main)\n", goro::num_tasks());
-  co_return 0;
+  co_return all_correct ? 0 : 1;
 }
 
 int main() { return goro::run(amain); }
