@@ -42,14 +42,12 @@ constexpr auto batch_table = [] {
 }();
 constexpr std::size_t batch_blocks(std::size_t cls) { return batch_table[cls]; }
 
-enum kind : std::size_t { nested_frames = 0, root_frames = 1, kind_count = 2 };
-
 struct free_block {
   free_block* next;
 };
 
-// In front of every root frame. `link` overlaps free_block::next while the block is
-// free; `root` is null then (invariant 5).
+// In front of every frame. `link` overlaps free_block::next while the block is free;
+// `root` is null then (invariant 5).
 struct root_header {
   void* link;
   std::atomic<void*> root;
@@ -57,7 +55,7 @@ struct root_header {
 static_assert(sizeof(root_header) == 16);
 constexpr std::size_t header_size = sizeof(root_header);
 
-// The link word of an oversized root block (not from a slab) points here.
+// The link word of an oversized block (not from a slab) points here.
 char oversized;
 
 root_header& header_of(void* frame) {
@@ -92,12 +90,12 @@ struct slab {
   std::size_t cls;
 };
 
-// Global depot of block lists per kind and class. Guarded by its mutex, never nested
+// Global depot of block lists per class. Guarded by its mutex, never nested
 // with another goro lock.
 struct depot {
   std::mutex mu;
-  std::array<std::array<std::vector<block_list>, class_count>, kind_count> lists;  // under mu
-  std::array<std::vector<slab>, kind_count> slabs;                               // under mu
+  std::array<std::vector<block_list>, class_count> lists;  // under mu
+  std::vector<slab> slabs;                                 // under mu
   std::unordered_set<void*> big_roots;  // under mu; oversized live root frames
 };
 depot& global_depot() {
@@ -106,7 +104,7 @@ depot& global_depot() {
 }
 
 struct thread_cache {
-  std::array<std::array<block_list, class_count>, kind_count> classes;
+  std::array<block_list, class_count> classes;
   bool exit_hook_set;
 };
 // Trivially constructible and destructible, so access needs no TLS guard.
@@ -121,38 +119,38 @@ void set_exit_hook() {
 }
 
 // Slow path of alloc: take a list from the depot, or carve a new slab.
-free_block* refill(kind k, std::size_t cls) {
+free_block* refill(std::size_t cls) {
   if (!cache.exit_hook_set) set_exit_hook();
   const std::size_t size = block_size(cls), n = batch_blocks(cls);
   depot& d = global_depot();
   {
     std::lock_guard lock(d.mu);
-    auto& lists = d.lists[k][cls];
+    auto& lists = d.lists[cls];
     if (!lists.empty()) {
-      cache.classes[k][cls] = lists.back();
+      cache.classes[cls] = lists.back();
       lists.pop_back();
-      return cache.classes[k][cls].head;
+      return cache.classes[cls].head;
     }
   }
   // Cache-line aligned, so a 64- or 128-byte block spans one or two lines, not two or three.
   char* memory = static_cast<char*>(::operator new(size * n, std::align_val_t{64}));
   for (std::size_t i = 0; i < n; ++i) {
     char* b = memory + i * size;
-    if (k == root_frames) new (b) root_header{nullptr, nullptr};
+    new (b) root_header{nullptr, nullptr};
     reinterpret_cast<free_block*>(b)->next = i + 1 < n ? reinterpret_cast<free_block*>(b + size) : nullptr;
     poison(b, size);
   }
   {
     std::lock_guard lock(d.mu);
-    d.slabs[k].push_back({memory, cls});
+    d.slabs.push_back({memory, cls});
   }
-  cache.classes[k][cls] = {reinterpret_cast<free_block*>(memory), static_cast<std::uint32_t>(n)};
-  return cache.classes[k][cls].head;
+  cache.classes[cls] = {reinterpret_cast<free_block*>(memory), static_cast<std::uint32_t>(n)};
+  return cache.classes[cls].head;
 }
 
 // Moves one batch (the first batch_blocks(cls) blocks) of the list to the depot.
-void release_batch(kind k, std::size_t cls) {
-  block_list& c = cache.classes[k][cls];
+void release_batch(std::size_t cls) {
+  block_list& c = cache.classes[cls];
   const std::size_t n = batch_blocks(cls);
   free_block* batch = c.head;
   free_block* last = batch;
@@ -161,55 +159,43 @@ void release_batch(kind k, std::size_t cls) {
   c.count -= static_cast<std::uint32_t>(n);
   last->next = nullptr;
   std::lock_guard lock(global_depot().mu);
-  global_depot().lists[k][cls].push_back({batch, static_cast<std::uint32_t>(n)});
+  global_depot().lists[cls].push_back({batch, static_cast<std::uint32_t>(n)});
 }
 
-void* alloc(kind k, std::size_t cls) {
-  block_list& c = cache.classes[k][cls];
-  free_block* b = c.head ? c.head : refill(k, cls);
+void* alloc(std::size_t cls) {
+  block_list& c = cache.classes[cls];
+  free_block* b = c.head ? c.head : refill(cls);
   unpoison(b, block_size(cls));
   c.head = b->next;
   --c.count;
   return b;
 }
 
-void free_to_cache(kind k, std::size_t cls, void* block) {
-  block_list& c = cache.classes[k][cls];
+void free_to_cache(std::size_t cls, void* block) {
+  block_list& c = cache.classes[cls];
   auto* b = static_cast<free_block*>(block);
   b->next = c.head;
   poison(b, block_size(cls));
   c.head = b;
-  if (++c.count >= 2 * batch_blocks(cls)) release_batch(k, cls);
+  if (++c.count >= 2 * batch_blocks(cls)) release_batch(cls);
 }
 
 }  // namespace
 
 void* frame_alloc(std::size_t size) {
-  if (size > max_pooled_frame) return ::operator new(size);
-  return alloc(nested_frames, class_of(size));
-}
-
-void frame_free(void* frame, std::size_t size) noexcept {
-  if (size > max_pooled_frame)
-    ::operator delete(frame);
-  else
-    free_to_cache(nested_frames, class_of(size), frame);
-}
-
-void* root_frame_alloc(std::size_t size) {
   const std::size_t total = size + header_size;
   char* block;
   if (total > max_pooled_frame) {
     block = static_cast<char*>(::operator new(total));
     new (block) root_header{&oversized, nullptr};
   } else {
-    block = static_cast<char*>(alloc(root_frames, class_of(total)));
+    block = static_cast<char*>(alloc(class_of(total)));
     reinterpret_cast<root_header*>(block)->link = nullptr;  // the stale free-list link
   }
   return block + header_size;
 }
 
-void root_frame_free(void* frame, std::size_t size) noexcept {
+void frame_free(void* frame, std::size_t size) noexcept {
   root_header& h = header_of(frame);
   // relaxed, and a load and a store rather than an exchange (a locked instruction): only
   // the thread freeing the frame writes it now, and live_roots reads it only after the
@@ -223,15 +209,15 @@ void root_frame_free(void* frame, std::size_t size) noexcept {
     }
     ::operator delete(&h);
   } else {
-    free_to_cache(root_frames, class_of(size + header_size), &h);
+    free_to_cache(class_of(size + header_size), &h);
   }
 }
 
 void mark_root_live(void* frame, void* root) noexcept {
   root_header& h = header_of(frame);
-  assert((h.link == nullptr || h.link == &oversized) && "goro: a root frame that did not come from root_frame_alloc");
+  assert((h.link == nullptr || h.link == &oversized) && "goro: a root frame that did not come from frame_alloc");
   assert(h.root.load(std::memory_order_relaxed) == nullptr && "goro: root frame marked live twice");
-  h.root.store(root, std::memory_order_relaxed);  // see root_frame_free
+  h.root.store(root, std::memory_order_relaxed);  // see frame_free
   if (h.link == &oversized) {  // not in any slab: remember it by address
     std::lock_guard lock(global_depot().mu);
     global_depot().big_roots.insert(frame);
@@ -242,11 +228,11 @@ std::vector<void*> live_roots() {
   std::vector<void*> roots;
   depot& d = global_depot();
   std::lock_guard lock(d.mu);
-  for (const slab& s : d.slabs[root_frames]) {
+  for (const slab& s : d.slabs) {
     const std::size_t size = block_size(s.cls);
     for (std::size_t i = 0; i < batch_blocks(s.cls); ++i) {
       auto* h = reinterpret_cast<root_header*>(s.memory + i * size);
-      if (void* r = h->root.load(std::memory_order_relaxed)) roots.push_back(r);  // see root_frame_free
+      if (void* r = h->root.load(std::memory_order_relaxed)) roots.push_back(r);  // see frame_free
     }
   }
   for (void* frame : d.big_roots)
@@ -256,12 +242,11 @@ std::vector<void*> live_roots() {
 
 void frame_cache_flush() noexcept {
   std::lock_guard lock(global_depot().mu);
-  for (std::size_t k = 0; k < kind_count; ++k)
-    for (std::size_t cls = 0; cls < class_count; ++cls) {
-      block_list& c = cache.classes[k][cls];
-      if (c.count != 0) global_depot().lists[k][cls].push_back(c);
-      c = {nullptr, 0};
-    }
+  for (std::size_t cls = 0; cls < class_count; ++cls) {
+    block_list& c = cache.classes[cls];
+    if (c.count != 0) global_depot().lists[cls].push_back(c);
+    c = {nullptr, 0};
+  }
 }
 
 }  // namespace goro::detail

@@ -313,6 +313,36 @@ TEST_CASE("arguments and captures are destroyed exactly once") {
   CHECK(counted::destroyed_twice.load() == 0);
 }
 
+// A coroutine function taking its parameters by value: spawn uses the coroutine's own
+// frame as the task (no wrapper frame; spawns_directly in spawn.hpp).
+goro::task<int> sum_after_gate(counted arg, counted lvalue, goro::wait_group* gate, bool* alive) {
+  co_await gate->wait();  // opened only after the spawner's copies are gone
+  *alive = arg.alive() && lvalue.alive();
+  co_return arg.value + lvalue.value;
+}
+
+// Intent: the same guarantees when the spawned function is a coroutine taking its
+// parameters by value, whose own frame becomes the task: a temporary and an lvalue
+// argument are copied in, alive and unchanged while the task runs, destroyed once.
+TEST_CASE("arguments of a by-value coroutine function spawned directly are destroyed exactly once") {
+  counted::reset();
+  bool alive = false;
+  int sum = 0;
+  goro::run(two_workers, [&]() -> goro::task<> {
+    goro::wait_group gate;
+    gate.add(1);
+    counted named{100};
+    auto h = goro::spawn(sum_after_gate, counted{10}, named, &gate, &alive);
+    named.value = -1000;
+    gate.done();
+    sum = co_await std::move(h);
+  });
+  CHECK(alive);
+  CHECK(sum == 110);
+  CHECK(counted::constructed.load() == counted::destroyed.load());
+  CHECK(counted::destroyed_twice.load() == 0);
+}
+
 // Intent: move-only arguments, captures and results travel into and out of tasks.
 TEST_CASE("move-only arguments, captures and results") {
   int from_argument = 0, from_capture = 0, from_go = 0;

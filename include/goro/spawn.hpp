@@ -64,12 +64,10 @@ struct root_coroutine {
 };
 
 template <class T>
-struct root_promise : pooled_root_frame, root_base, returns_value<root_promise<T>, T> {
-  result_slot<T> result;
-
+struct root_promise : pooled_frame, joinable<T>, returns_value<root_promise<T>, T> {
   root_coroutine<T> get_return_object() noexcept {
     auto h = std::coroutine_handle<root_promise>::from_promise(*this);
-    frame = h;
+    this->frame = h;
     return {h};
   }
   std::suspend_always initial_suspend() noexcept { return {}; }
@@ -84,7 +82,7 @@ struct root_promise : pooled_root_frame, root_base, returns_value<root_promise<T
     void await_resume() noexcept {}
   };
   final_awaiter final_suspend() noexcept { return {}; }
-  void unhandled_exception() noexcept { result.set_exception(std::current_exception()); }
+  void unhandled_exception() noexcept { this->result.set_exception(std::current_exception()); }
 };
 
 // The body of every spawned task: owns the decayed callable and arguments.
@@ -110,21 +108,33 @@ root_coroutine<T> root_body(F f, Args... args) {
   }
 }
 
+// A function whose parameters are all taken by value can be called at spawn time: the
+// coroutine copies its arguments into its own frame, which then serves as the task's
+// root, with no wrapper frame (one allocation and two resumptions fewer per spawn).
+template <class F>
+struct spawns_directly : std::false_type {};
+template <class R, class... Ps>
+struct spawns_directly<R (*)(Ps...)> : std::bool_constant<is_task<R>::value && (std::is_object_v<Ps> && ...)> {};
+
 template <class F, class... Args>
-root_promise<spawn_result_t<F, Args...>>& start_root(std::uintptr_t join_state, const std::source_location& where,
-                                                     F&& f, Args&&... args) {
+joinable<spawn_result_t<F, Args...>>& start_root(std::uintptr_t join_state, const std::source_location& where, F&& f,
+                                                 Args&&... args) {
   using T = spawn_result_t<F, Args...>;
-  auto root = root_body<T, std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(f), std::forward<Args>(args)...);
-  root_promise<T>& p = root.frame.promise();
-  p.started_at = where;
-  p.join.store(join_state, std::memory_order_relaxed);  // not shared yet: submit publishes it
+  joinable<T>* p;
+  if constexpr (spawns_directly<std::decay_t<F>>::value)
+    p = &detail_release_frame(std::invoke(std::forward<F>(f), std::forward<Args>(args)...)).promise();
+  else
+    p = &root_body<T, std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(f), std::forward<Args>(args)...)
+             .frame.promise();
+  p->started_at = where;
+  p->join.store(join_state, std::memory_order_relaxed);  // not shared yet: submit publishes it
   try {
-    submit(p);
+    submit(*p);
   } catch (...) {
-    release(p);  // out of line: see release()
+    release(*p);  // out of line: see release()
     throw;
   }
-  return p;
+  return *p;
 }
 
 }  // namespace detail
@@ -154,11 +164,11 @@ class [[nodiscard]] join_handle {
   auto operator co_await() && { return awaiter{std::exchange(root_, nullptr)}; }
 
  protected:
-  explicit join_handle(detail::root_promise<T>* root) noexcept : root_(root) {}
+  explicit join_handle(detail::joinable<T>* root) noexcept : root_(root) {}
 
  private:
   struct awaiter {
-    detail::root_promise<T>* root;
+    detail::joinable<T>* root;
     bool await_ready() const {
       if (!root) throw std::logic_error("goro: co_await on an empty join_handle (moved from or already awaited)");
       // acquire: pairs with the task's release exchange to join_done.
@@ -174,7 +184,7 @@ class [[nodiscard]] join_handle {
     T await_resume() {
       // The task is done and we are the only party left: collect and free it.
       struct releaser {
-        detail::root_promise<T>* root;
+        detail::joinable<T>* root;
         ~releaser() { detail::release(*root); }
       } on_exit{root};
       return root->result.take();
@@ -193,7 +203,7 @@ class [[nodiscard]] join_handle {
     root_ = nullptr;
   }
 
-  detail::root_promise<T>* root_ = nullptr;
+  detail::joinable<T>* root_ = nullptr;
 };
 
 // goro::go(f, args...): start f(args...) as a detached task. See the top of this file.

@@ -92,10 +92,19 @@ struct returns_value<Promise, void> {
   void return_void() noexcept {}
 };
 
+// What a join handle needs of a spawned task: its header and its result.
 template <class T>
-struct task_promise : pooled_frame, returns_value<task_promise<T>, T> {
-  std::coroutine_handle<> continuation;  // the awaiter; set before the body first runs
+struct joinable : root_base {
   result_slot<T> result;
+};
+
+// A task's frame can itself be a spawned task's root (goro::spawn of a function taking
+// its parameters by value needs no wrapper frame; see start_root in spawn.hpp), so every
+// task frame carries a root header (frame_pool.hpp). An awaited task has a
+// continuation; a spawned one has none and finishes through finish_root.
+template <class T>
+struct task_promise : pooled_frame, joinable<T>, returns_value<task_promise<T>, T> {
+  std::coroutine_handle<> continuation;  // the awaiter; set before the body first runs
 
   task<T> get_return_object() noexcept;
   std::suspend_always initial_suspend() noexcept { return {}; }
@@ -103,12 +112,15 @@ struct task_promise : pooled_frame, returns_value<task_promise<T>, T> {
   struct final_awaiter {
     bool await_ready() noexcept { return false; }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<task_promise> self) noexcept {
-      return transfer(self.promise().continuation);
+      task_promise& p = self.promise();
+      if (p.continuation) return transfer(p.continuation);
+      p.error = p.result.exception();
+      return finish_root(p);
     }
     void await_resume() noexcept {}
   };
   final_awaiter final_suspend() noexcept { return {}; }
-  void unhandled_exception() noexcept { result.set_exception(std::current_exception()); }
+  void unhandled_exception() noexcept { this->result.set_exception(std::current_exception()); }
 };
 
 template <class T>
@@ -158,12 +170,19 @@ class [[nodiscard]] task {
     T await_resume() { return frame.promise().result.take(); }
   };
 
+  // Hands the frame over (to goro::spawn, which makes it a root).
+  friend std::coroutine_handle<promise_type> detail_release_frame(task&& t) noexcept {
+    return std::exchange(t.frame_, nullptr);
+  }
+
   std::coroutine_handle<promise_type> frame_;
 };
 
 template <class T>
 task<T> detail::task_promise<T>::get_return_object() noexcept {
-  return task<T>(std::coroutine_handle<task_promise>::from_promise(*this));
+  const auto h = std::coroutine_handle<task_promise>::from_promise(*this);
+  this->frame = h;
+  return task<T>(h);
 }
 
 }  // namespace goro

@@ -3,27 +3,28 @@
 // registry of live spawned tasks, which lives in the same pool.
 //
 // Design
-//   Every goro coroutine frame is allocated through this pool from its promise's
-//   operator new/delete. Frames up to max_pooled_frame bytes come from a free list of
-//   their size class owned by the calling thread: no lock and no atomic on the common
-//   path. Larger frames go to ::operator new.
-//   Frames of spawned tasks (roots: goro::go, goro::spawn, the main task) come from a
-//   separate set of classes whose blocks carry a 16-byte header in front of the frame.
-//   A root is "live" from mark_root_live (at spawn) until its frame is freed; the live
-//   roots are found by walking the root slabs (live_roots), so registering and
-//   unregistering a task is one store into its own, already hot, frame header.
+//   Every goro coroutine frame (task<T> and the wrapper of spawned callables) is allocated
+//   through this pool from its promise's operator new/delete. Frames up to
+//   max_pooled_frame bytes come from a free list of their size class owned by the
+//   calling thread: no lock and no atomic on the common path. Larger frames go to
+//   ::operator new. Each block carries a 16-byte header in front of the frame, because
+//   any task frame may become a spawned task's root (goro::spawn of a function taking its
+//   parameters by value runs in the function's own frame). A root is "live" from
+//   mark_root_live (at spawn) until its frame is freed; the live roots are found by
+//   walking the slabs (live_roots), so registering and unregistering a task is one store
+//   into its own, already hot, frame header.
 //
 // Invariants
 //   1. A thread's free lists are touched only by that thread.
 //   2. A frame freed on another thread than the one that allocated it joins the freeing
-//      thread's list: blocks are interchangeable within a size class and kind.
+//      thread's list: blocks are interchangeable within a size class.
 //   3. A list longer than 2 * batch moves one batch to the global depot (one mutex per
 //      batch), and an empty list takes one back (or carves a fresh slab), so memory
 //      flowing from producer threads to consumer threads comes back in batches.
 //   4. Slabs are never returned to the system while the process lives: like Go's stack
-//      cache, the pool keeps its peak and reuses it; root slabs must stay walkable.
-//   5. A root block's header holds the live root, or null while the block is free or not
-//      yet spawned. Oversized root frames are kept in a mutex-guarded set instead.
+//      cache, the pool keeps its peak and reuses it; slabs must stay walkable.
+//   5. A block's header holds the live root, or null while the block is free or its
+//      frame is not a spawned task. Oversized live roots are kept in a mutex-guarded set.
 //
 // Rejected: a per-worker intrusive list of live tasks with remote frees sent home
 // through an atomic stack (mimalloc's scheme). Unlinking touched neighbouring frames,
@@ -42,14 +43,10 @@ inline constexpr std::size_t max_pooled_frame = 2048;
 
 void* frame_alloc(std::size_t size);
 void frame_free(void* frame, std::size_t size) noexcept;
-
-// Spawned tasks' frames: enumerable through live_roots once marked live.
-void* root_frame_alloc(std::size_t size);
-void root_frame_free(void* frame, std::size_t size) noexcept;
-// Marks the root frame `frame` (as returned by root_frame_alloc) live, standing for
-// `root`. Only the thread that allocated it, before publishing the task.
+// Marks `frame` (as returned by frame_alloc) as the live spawned task `root`. Only the
+// thread that allocated it, before publishing the task.
 void mark_root_live(void* frame, void* root) noexcept;
-// Every live root. Only while no other thread allocates or frees root frames (after the
+// Every live root. Only while no other thread allocates or frees frames (after the
 // workers stopped).
 std::vector<void*> live_roots();
 

@@ -18,12 +18,6 @@ struct pooled_frame {
   static void operator delete(void* frame, std::size_t size) noexcept { frame_free(frame, size); }
 };
 
-// Spawned tasks' promises derive from it: their frames are registered as live tasks.
-struct pooled_root_frame {
-  static void* operator new(std::size_t size) { return root_frame_alloc(size); }
-  static void operator delete(void* frame, std::size_t size) noexcept { root_frame_free(frame, size); }
-};
-
 // The header of every spawned task (goro::go, goro::spawn, goro::run's main task), kept
 // in its root coroutine's promise.
 struct root_base {
