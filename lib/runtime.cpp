@@ -177,7 +177,10 @@ void worker::run_due_timers() {
   // The deque is LIFO for its owner: push the latest deadline first so that the tasks
   // run in deadline order (and equal deadlines in the order they went to sleep).
   for (auto it = due.rbegin(); it != due.rend(); ++it) push_local(*it);
-  rt.notify_local();
+  // One due task is run by this worker next; waking an idle worker for it only makes
+  // that worker search and park again (measured: perf/idle's idle_cpu). More than one
+  // is worth sharing.
+  if (due.size() > 1) rt.notify_local();
 }
 
 std::coroutine_handle<> worker::steal_from(worker& victim) {
