@@ -110,8 +110,17 @@ struct thread_cache {
 // Trivially constructible and destructible, so access needs no TLS guard.
 constinit thread_local thread_cache cache{};
 
+// Returns the exiting thread's cached blocks to the global depot. Registered (once per
+// thread) by the first allocation or free on that thread.
 pthread_key_t exit_key;
-void flush_at_exit(void*) { frame_cache_flush(); }
+void flush_at_exit(void*) {
+  std::lock_guard lock(global_depot().mu);
+  for (std::size_t cls = 0; cls < class_count; ++cls) {
+    block_list& c = cache.classes[cls];
+    if (c.count != 0) global_depot().lists[cls].push_back(c);
+    c = {nullptr, 0};
+  }
+}
 void set_exit_hook() {
   static const bool key_made = [] { return pthread_key_create(&exit_key, flush_at_exit) == 0; }();
   if (key_made) pthread_setspecific(exit_key, &cache);
@@ -172,6 +181,7 @@ void* alloc(std::size_t cls) {
 }
 
 void free_to_cache(std::size_t cls, void* block) {
+  if (!cache.exit_hook_set) set_exit_hook();  // a thread may only ever free frames
   block_list& c = cache.classes[cls];
   auto* b = static_cast<free_block*>(block);
   b->next = c.head;
@@ -238,15 +248,6 @@ std::vector<void*> live_roots() {
   for (void* frame : d.big_roots)
     if (void* r = header_of(frame).root.load(std::memory_order_relaxed)) roots.push_back(r);
   return roots;
-}
-
-void frame_cache_flush() noexcept {
-  std::lock_guard lock(global_depot().mu);
-  for (std::size_t cls = 0; cls < class_count; ++cls) {
-    block_list& c = cache.classes[cls];
-    if (c.count != 0) global_depot().lists[cls].push_back(c);
-    c = {nullptr, 0};
-  }
 }
 
 }  // namespace goro::detail

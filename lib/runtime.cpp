@@ -161,15 +161,17 @@ void worker::push_local(std::coroutine_handle<> h) {
   rt.push_global_batch(overflow);
 }
 
+// The timer heap's order: a min-heap on (deadline, seq) through std::*_heap.
+bool timer_later(const timer_entry& a, const timer_entry& b) {
+  return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
+}
+
 void worker::run_due_timers() {
   if (timers.empty()) return;
   const auto now = clock::now();
-  const auto later = [](const timer_entry& a, const timer_entry& b) {
-    return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
-  };
   due.clear();
   while (!timers.empty() && timers.front().deadline <= now) {
-    std::pop_heap(timers.begin(), timers.end(), later);
+    std::pop_heap(timers.begin(), timers.end(), timer_later);
     due.push_back(timers.back().task);
     timers.pop_back();
   }
@@ -403,7 +405,8 @@ void runtime::wake_one() noexcept {
     w->idle_listed = false;
     w->woken_searching = true;
     idle_count.store(static_cast<unsigned>(idle.size()), std::memory_order_relaxed);  // under idle_mu
-    searching_count.fetch_add(1, std::memory_order_acq_rel);  // on the woken worker's behalf
+    // On the woken worker's behalf; acq_rel as every RMW of it (see stop_searching).
+    searching_count.fetch_add(1, std::memory_order_acq_rel);
   }
   eventfd_write(w->wake_fd, 1);
 }
@@ -428,7 +431,6 @@ void runtime::start(root_base& main) {
     threads_.emplace_back([this, i] {
       pthread_setname_np(pthread_self(), ("goro-w" + std::to_string(i)).c_str());
       workers[i]->run_loop();
-      frame_cache_flush();
     });
   }
   w0.run_loop();
@@ -438,11 +440,10 @@ void runtime::start(root_base& main) {
 }
 
 void runtime::sweep() noexcept {
-  // Destroy every unfinished task nobody joins; destroying one may drop join handles it
-  // held, which detaches other tasks, so repeat until nothing changes. Joinable tasks
-  // are left to their handles, which free them when dropped.
-  // Collect first: destroying a task may free others (joinable ones whose handles it
-  // held), but never a detached one, which no handle can reach.
+  // Destroy every unfinished task nobody joins. Destroying one drops the join handles it
+  // held, which detaches (or frees) other tasks, so repeat until nothing changes; collect
+  // before destroying, since no handle can reach, and so free, a detached task. Joinable
+  // tasks are left to their handles, which free them when dropped.
   std::vector<root_base*> doomed;
   do {
     doomed.clear();
@@ -529,9 +530,7 @@ void add_timer(clock::time_point deadline, std::coroutine_handle<> h) {
   worker* w = current_worker;
   if (!w) throw std::logic_error("goro::sleep_for/sleep_until awaited outside a goro task");
   w->timers.push_back({deadline, w->timer_seq++, h});
-  std::push_heap(w->timers.begin(), w->timers.end(), [](const timer_entry& a, const timer_entry& b) {
-    return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
-  });
+  std::push_heap(w->timers.begin(), w->timers.end(), timer_later);
 }
 
 void run_main(const config& cfg, root_base& main) {

@@ -59,8 +59,8 @@ struct worker {
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> finished{0};
   int wake_fd = -1;  // eventfd; set up before the threads start, read-only afterwards
-  // Under runtime::idle_mu_:
-  bool idle_listed = false;    // in runtime::idle_
+  // Under runtime::idle_mu:
+  bool idle_listed = false;      // in runtime::idle
   bool woken_searching = false;  // a waker took it off the idle list and counted it searching
 
   // ---- worker-thread helpers ----
@@ -101,7 +101,7 @@ class runtime {
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> external_spawned{0};
 
-  // Parking: the idle list, under idle_mu_.
+  // Parking: the idle list, under idle_mu.
   std::mutex idle_mu;
   std::vector<worker*> idle;          // under idle_mu
   std::atomic<unsigned> idle_count{0};  // written under idle_mu; read without it as a hint

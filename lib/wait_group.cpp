@@ -8,6 +8,13 @@
 
 namespace goro {
 
+namespace {
+[[noreturn]] void refuse(const char* what, std::int64_t delta, std::int64_t counter) {
+  throw panic_error(std::string("goro::wait_group: ") + what + " (add(" + std::to_string(delta) + ") with counter " +
+                    std::to_string(counter) + ")");
+}
+}  // namespace
+
 void wait_group::add(std::int64_t delta) {
   if (delta > 0 && delta <= INT32_MAX) {
     // A positive delta cannot reach zero or go negative: one fetch_add instead of a CAS
@@ -17,8 +24,7 @@ void wait_group::add(std::int64_t delta) {
     const std::uint64_t old = state_.fetch_add(static_cast<std::uint64_t>(delta) << 32, std::memory_order_release);
     if (counter_of(old) + delta <= INT32_MAX) return;
     state_.fetch_sub(static_cast<std::uint64_t>(delta) << 32, std::memory_order_relaxed);  // undo; no ordering
-    throw panic_error("goro::wait_group: counter overflow (add(" + std::to_string(delta) + ") with counter " +
-                      std::to_string(counter_of(old)) + ")");
+    refuse("counter overflow", delta, counter_of(old));
   }
   // relaxed: the CAS below re-reads the value it replaces.
   std::uint64_t old = state_.load(std::memory_order_relaxed);
@@ -26,12 +32,8 @@ void wait_group::add(std::int64_t delta) {
   std::int64_t now;
   do {
     if (__builtin_add_overflow(counter_of(old), delta, &now)) now = INT64_MAX;  // refused below
-    if (now < 0)
-      throw panic_error("goro::wait_group: negative counter (add(" + std::to_string(delta) + ") with counter " +
-                        std::to_string(counter_of(old)) + ")");
-    if (now > INT32_MAX)
-      throw panic_error("goro::wait_group: counter overflow (add(" + std::to_string(delta) + ") with counter " +
-                        std::to_string(counter_of(old)) + ")");
+    if (now < 0) refuse("negative counter", delta, counter_of(old));
+    if (now > INT32_MAX) refuse("counter overflow", delta, counter_of(old));
     // Reaching zero resets the waiter count: this add takes over waking them.
     next = now == 0 ? 0 : (static_cast<std::uint64_t>(now) << 32 | waiters_of(old));
     // acq_rel: release publishes the work done before done() to the waiters (their

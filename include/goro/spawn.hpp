@@ -75,9 +75,7 @@ struct root_promise : pooled_frame, joinable<T>, returns_value<root_promise<T>, 
   struct final_awaiter {
     bool await_ready() noexcept { return false; }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<root_promise> self) noexcept {
-      root_promise& p = self.promise();
-      p.error = p.result.exception();
-      return finish_root(p);
+      return self.promise().finish();
     }
     void await_resume() noexcept {}
   };

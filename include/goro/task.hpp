@@ -96,6 +96,12 @@ struct returns_value<Promise, void> {
 template <class T>
 struct joinable : root_base {
   result_slot<T> result;
+
+  // The spawned body has finished: publish its outcome, return where to transfer to.
+  std::coroutine_handle<> finish() noexcept {
+    error = result.exception();
+    return finish_root(*this);
+  }
 };
 
 // A task's frame can itself be a spawned task's root (goro::spawn of a function taking
@@ -113,9 +119,7 @@ struct task_promise : pooled_frame, joinable<T>, returns_value<task_promise<T>, 
     bool await_ready() noexcept { return false; }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<task_promise> self) noexcept {
       task_promise& p = self.promise();
-      if (p.continuation) return transfer(p.continuation);
-      p.error = p.result.exception();
-      return finish_root(p);
+      return p.continuation ? transfer(p.continuation) : p.finish();
     }
     void await_resume() noexcept {}
   };

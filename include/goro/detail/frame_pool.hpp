@@ -50,8 +50,4 @@ void mark_root_live(void* frame, void* root) noexcept;
 // workers stopped).
 std::vector<void*> live_roots();
 
-// Returns the calling thread's cached blocks to the global depot. Runs at thread exit
-// for every thread that allocated frames.
-void frame_cache_flush() noexcept;
-
 }  // namespace goro::detail

@@ -37,9 +37,9 @@ struct root_base {
   std::exception_ptr error;            // written by the task before it publishes join_done
 };
 
-// Marks a new root live (frame_pool.hpp) and makes it runnable: on the calling worker's queue, or on the
-// global queue when called from a thread outside the runtime. Throws std::logic_error
-// when no goro::run is active.
+// Marks a new root live (frame_pool.hpp) and makes it runnable: on the calling worker's
+// queue, or on the global queue when called from a thread outside the runtime. Throws
+// std::logic_error when no goro::run is active.
 void submit(root_base& root);
 
 // Makes a parked coroutine runnable again (the wake-up side of every primitive). On a
@@ -52,7 +52,7 @@ std::coroutine_handle<> finish_root(root_base& root) noexcept;
 
 // The task is finished (or will never run again) and nobody will touch its frame: destroy
 // it. Out of line on purpose: clang elides the heap allocation of a coroutine whose
-// destruction it can see (HALO), and a root frame must come from the root pool, whose
+// destruction it can see (HALO), and a root frame must come from the frame pool, whose
 // header marks it live (found when goro::run's main task landed on the stack).
 void release(root_base& root) noexcept;
 
