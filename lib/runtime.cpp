@@ -36,9 +36,11 @@
 //   A woken worker that finds work, and was the last searcher, wakes one more idle
 //   worker (Go's resetspinning), so parallelism ramps up one worker at a time.
 //
-// Lock order: goro takes no lock while holding another (idle_mu, global_mu_, the panic
-// handler's, the frame depot's and each wait_group's are all leaves), so no ordering can
-// deadlock. A lock that nests must be added here with its rank.
+// Lock order: the rank table in include/goro/detail/short_lock.hpp lists every lock.
+// Here: idle_mu and global_mu_ are leaves; each worker's timer_lock is taken by the
+// worker (adding, firing) and by any thread cancelling a timer, possibly while that
+// thread holds channel locks (a select disarming its timer case), never the reverse:
+// a timer's fire() takes no lock.
 //
 // Live tasks: every spawned task's frame is marked live in the frame pool at submit
 // (frame_pool.hpp), and unmarked when the frame is freed; after the workers stop,
@@ -161,19 +163,20 @@ void worker::push_local(std::coroutine_handle<> h) {
   rt.push_global_batch(overflow);
 }
 
-// The timer heap's order: a min-heap on (deadline, seq) through std::*_heap.
-bool timer_later(const timer_entry& a, const timer_entry& b) {
-  return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
-}
-
 void worker::run_due_timers() {
-  if (timers.empty()) return;
+  // relaxed: a hint that is exact for this worker's own additions (see timer_count).
+  if (timer_count.load(std::memory_order_relaxed) == 0) return;
   const auto now = clock::now();
   due.clear();
-  while (!timers.empty() && timers.front().deadline <= now) {
-    std::pop_heap(timers.begin(), timers.end(), timer_later);
-    due.push_back(timers.back().task);
-    timers.pop_back();
+  {
+    short_lock_guard lock(timer_lock);
+    while (!timers.empty() && timers.front().deadline <= now) {
+      timer_node& t = timers.front();
+      timers.remove(t);
+      // Under the lock: a cancel that finds the node gone knows `fire` has finished.
+      if (auto h = t.fire(t)) due.push_back(h);
+    }
+    timer_count.store(timers.size(), std::memory_order_relaxed);  // under timer_lock
   }
   if (due.empty()) return;
   // The deque is LIFO for its owner: push the latest deadline first so that the tasks
@@ -270,8 +273,13 @@ std::coroutine_handle<> worker::find_work() {
 void worker::park() {
   __kernel_timespec timeout{};
   bool has_timeout = false;
-  if (!timers.empty()) {
-    const auto wait = timers.front().deadline - clock::now();
+  clock::time_point nearest = clock::time_point::max();
+  if (timer_count.load(std::memory_order_relaxed) != 0) {  // a hint, as in run_due_timers
+    short_lock_guard lock(timer_lock);
+    if (!timers.empty()) nearest = timers.front().deadline;
+  }
+  if (nearest != clock::time_point::max()) {
+    const auto wait = nearest - clock::now();
     if (wait <= clock::duration::zero()) return;  // a timer is due: go run it
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
     timeout.tv_sec = ns / 1'000'000'000;
@@ -444,6 +452,12 @@ void runtime::sweep() noexcept {
   // held, which detaches (or frees) other tasks, so repeat until nothing changes; collect
   // before destroying, since no handle can reach, and so free, a detached task. Joinable
   // tasks are left to their handles, which free them when dropped.
+  // Timers first: their nodes live in the frames about to be destroyed.
+  for (auto& w : workers) {
+    short_lock_guard lock(w->timer_lock);
+    w->timers.clear();
+    w->timer_count.store(0, std::memory_order_relaxed);  // under timer_lock
+  }
   std::vector<root_base*> doomed;
   do {
     doomed.clear();
@@ -454,10 +468,7 @@ void runtime::sweep() noexcept {
     }
     for (root_base* root : doomed) release(*root);
   } while (!doomed.empty());
-  for (auto& w : workers) {
-    w->timers.clear();
-    w->next = w->bounced = nullptr;
-  }
+  for (auto& w : workers) w->next = w->bounced = nullptr;
   std::lock_guard lock(global_mu_);
   global_.clear();
   global_size_.store(0, std::memory_order_relaxed);
@@ -526,11 +537,24 @@ std::coroutine_handle<> bounce(std::coroutine_handle<> h) noexcept {
   return std::noop_coroutine();
 }
 
-void add_timer(clock::time_point deadline, std::coroutine_handle<> h) {
+void timer_add(timer_node& t) {
   worker* w = current_worker;
-  if (!w) throw std::logic_error("goro::sleep_for/sleep_until awaited outside a goro task");
-  w->timers.push_back({deadline, w->timer_seq++, h});
-  std::push_heap(w->timers.begin(), w->timers.end(), timer_later);
+  if (!w) throw std::logic_error("goro: a timer (sleep_for, sleep_until, after) awaited outside a goro task");
+  t.owner = w;
+  short_lock_guard lock(w->timer_lock);
+  w->timers.push(t);
+  w->timer_count.store(w->timers.size(), std::memory_order_relaxed);  // under timer_lock
+}
+
+void timer_cancel(timer_node& t) noexcept {
+  // t.owner was written by the task that armed t, which is the caller or happened-before
+  // it (the task's own resumption chain).
+  auto* w = static_cast<worker*>(t.owner);
+  if (!w) return;
+  short_lock_guard lock(w->timer_lock);
+  if (t.heap_index == timer_node::not_queued) return;  // fired (its fire() has returned) or removed
+  w->timers.remove(t);
+  w->timer_count.store(w->timers.size(), std::memory_order_relaxed);  // under timer_lock
 }
 
 void run_main(const config& cfg, root_base& main) {

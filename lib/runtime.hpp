@@ -14,6 +14,8 @@
 
 #include "deque.hpp"
 #include "handle_ring.hpp"
+#include "timer_heap.hpp"
+#include "goro/detail/short_lock.hpp"
 #include "goro/detail/scheduler_hooks.hpp"
 #include "goro/runtime.hpp"
 #include "goro/time.hpp"
@@ -21,12 +23,6 @@
 namespace goro::detail {
 
 class runtime;
-
-struct timer_entry {
-  clock::time_point deadline;
-  std::uint64_t seq;  // FIFO among equal deadlines
-  std::coroutine_handle<> task;
-};
 
 struct worker {
   worker(runtime& rt, unsigned index, unsigned queue_size);
@@ -46,8 +42,6 @@ struct worker {
   bool searching = false;           // counted in runtime::searching_count
   std::int64_t oldest_seen = -1;    // the deque's top index at the last housekeeping
   clock::time_point oldest_since;   // since when it has not moved
-  std::vector<timer_entry> timers;  // min-heap on (deadline, seq)
-  std::uint64_t timer_seq = 0;
   std::vector<std::coroutine_handle<>> due;  // run_due_timers' batch, kept for its capacity
   io_uring ring{};
   std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
@@ -59,6 +53,12 @@ struct worker {
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> finished{0};
   int wake_fd = -1;  // eventfd; set up before the threads start, read-only afterwards
+  // Timers: only this worker adds and fires them; any thread may cancel one.
+  short_lock timer_lock{lock_rank::timers};
+  timer_heap timers;  // under timer_lock
+  // timers.size(), written under timer_lock, read by this worker without it: exact for
+  // additions (only this worker adds), possibly stale-high after another thread's cancel.
+  std::atomic<std::size_t> timer_count{0};
   // Under runtime::idle_mu:
   bool idle_listed = false;      // in runtime::idle
   bool woken_searching = false;  // a waker took it off the idle list and counted it searching

@@ -1,7 +1,9 @@
 // goro: Go's concurrency model for C++20. Includes the whole public API.
 #pragma once
 
+#include "goro/chan.hpp"
 #include "goro/runtime.hpp"
+#include "goro/select.hpp"
 #include "goro/spawn.hpp"
 #include "goro/task.hpp"
 #include "goro/time.hpp"
