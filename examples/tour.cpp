@@ -77,6 +77,81 @@ goro::task<int> amain() {
     all_correct &= ms >= 20.0;  // never early
   }
 
+  // 4. Channels: a producer sends 1..100,000 on a buffered channel, then closes it; main
+  //    ranges over it (Go: for v := range ch) until it is closed and drained. Then an
+  //    unbuffered channel, where every send meets its receive: a ping-pong with an echo
+  //    task that closes its output when its input is closed.
+  {
+    const auto start = goro::clock::now();
+    goro::chan<int> ch(64);
+    goro::go([](goro::send_chan<int> out) -> goro::task<> {
+      for (int i = 1; i <= 100'000; ++i) co_await out.send(i);
+      out.close();
+    }, ch);
+    long sum = 0;
+    int count = 0;
+    bool in_order = true;
+    while (auto v = co_await ch.recv()) {
+      in_order &= *v == ++count;
+      sum += *v;
+    }
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(goro::clock::now() - start).count();
+    std::printf("4. 100,000 values through a channel of capacity 64: sum %ld, %s, in %lld us\n", sum,
+                in_order ? "in order" : "OUT OF ORDER", static_cast<long long>(us));
+    all_correct &= in_order && count == 100'000 && sum == 5'000'050'000;
+
+    goro::chan<int> ping, pong;  // unbuffered
+    goro::go([](goro::recv_chan<int> in, goro::send_chan<int> out) -> goro::task<> {
+      while (auto v = co_await in.recv()) co_await out.send(*v + 1);
+      out.close();
+    }, ping, pong);
+    int ball = 0;
+    for (int i = 0; i < 10'000; ++i) {
+      co_await ping.send(ball);
+      ball = *co_await pong.recv();
+    }
+    ping.close();
+    const bool echo_closed = !co_await pong.recv();  // the close went down the line
+    std::printf("   10,000 unbuffered round trips: ball = %d, then close(ping) closed pong: %s\n", ball,
+                echo_closed ? "yes" : "NO");
+    all_correct &= ball == 10'000 && echo_closed;
+  }
+
+  // 5. select: fan-in from two producers. A closed channel's case is switched off by
+  //    making it nil (Go: a = nil), and the loop ends once both are. Then a receive that
+  //    nobody answers loses to goro::after, Go's time.After.
+  {
+    auto produce = [](goro::send_chan<int> out, int first, int n) -> goro::task<> {
+      for (int i = 0; i < n; ++i) co_await out.send(first + i);
+      out.close();
+    };
+    goro::chan<int> a, b;
+    goro::go(produce, a, 0, 1'000);
+    goro::go(produce, b, 1'000'000, 1'000);
+    int from_a = 0, from_b = 0;
+    bool in_order = true;
+    while (a || b) {
+      auto r = co_await goro::select(a.recv(), b.recv());
+      if (r.index() == 0) {
+        if (auto v = std::get<0>(r)) in_order &= *v == from_a++;
+        else a = nullptr;  // closed: this case is never chosen again
+      } else {
+        if (auto v = std::get<1>(r)) in_order &= *v == 1'000'000 + from_b++;
+        else b = nullptr;
+      }
+    }
+    std::printf("5. select merged %d values from a and %d from b, each stream %s\n", from_a, from_b,
+                in_order ? "in order" : "OUT OF ORDER");
+    all_correct &= from_a == 1'000 && from_b == 1'000 && in_order;
+
+    goro::chan<int> silent;
+    const auto start = goro::clock::now();
+    auto r = co_await goro::select(silent.recv(), goro::after(5ms));
+    const auto ms = std::chrono::duration<double, std::milli>(goro::clock::now() - start).count();
+    std::printf("   a receive nobody answers: %s after %.1f ms\n", r.index() == 1 ? "timed out" : "WRONG", ms);
+    all_correct &= r.index() == 1 && ms >= 5.0;
+  }
+
   std::printf("\nlive tasks at the end: %zu (just main)\n", goro::num_tasks());
   co_return all_correct ? 0 : 1;
 }

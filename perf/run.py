@@ -23,6 +23,9 @@ BENCHMARKS = {
     "skynet": ("bench_skynet", "skynet"),
     "fib": ("bench_fib", "fib"),
     "idle": ("bench_idle", "idle"),
+    "pingpong": ("bench_pingpong", "pingpong"),
+    "chan_mpmc": ("bench_chan_mpmc", "chan_mpmc"),
+    "select4": ("bench_select4", "select4"),
 }
 
 TIMEOUT_S = 120

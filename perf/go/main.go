@@ -17,6 +17,9 @@ var benchmarks = map[string]func(){
 	"skynet":     skynetBench,
 	"fib":        fibBench,
 	"idle":       idleBench,
+	"pingpong":   pingpongBench,
+	"chan_mpmc":  chanMPMC,
+	"select4":    select4Bench,
 }
 
 func main() {
