@@ -93,8 +93,8 @@ goro::task<int> amain() {
   }
 
   // 4. One deadline for a whole loop (Go: timeout := time.After(d) before the for-select).
-  //    goro::after(d) starts counting when the select is created, so a loop keeps the
-  //    deadline and builds an after_case for it each time round.
+  //    goro::after(d) fixes its deadline when it is called; each select takes a copy,
+  //    so one after() made before the loop is one deadline for every round.
   {
     goro::chan<int> ticks;
     goro::go([](goro::send_chan<int> out) -> goro::task<> {
@@ -104,11 +104,11 @@ goro::task<int> amain() {
       }
     }, ticks);
     const auto start = goro::clock::now();
-    const auto deadline = start + 30ms;
+    const auto timeout = goro::after(30ms);
     int received = 0;
     bool timed_out = false;
     while (!timed_out) {
-      auto r = co_await goro::select(ticks.recv(), goro::after_case(deadline));
+      auto r = co_await goro::select(ticks.recv(), timeout);
       if (r.index() == 0) {
         ++received;
         correct &= *std::get<0>(r) == received;  // in order, none lost

@@ -33,7 +33,9 @@
 // taken in address order (lib/select.cpp); nothing else is taken under a channel lock
 // except a worker's timer lock (a select arming or disarming its timer case).
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -44,43 +46,68 @@
 
 namespace goro::detail {
 
-struct chan_core {
+// Laid out for the hot path: everything an operation writes under the lock sits in the
+// first cache line with the lock itself; the second holds what never changes (and the
+// reference count, written only when handles are copied or dropped).
+struct alignas(64) chan_core {
   chan_core(std::size_t cap, const elem_ops* ops, unsigned char* buf) noexcept : cap(cap), ops(ops), buf(buf) {}
 
-  // Handles alive. relaxed increments (a handle is copied from a live one); acq_rel
-  // decrement so that the last owner sees every other owner's writes before freeing.
-  std::atomic<std::size_t> refs{1};
+  // ---- first cache line: the lock and what it guards ----
   short_lock lock{lock_rank::channel};
-  const std::size_t cap;
-  const elem_ops* const ops;  // null: no payload (chan<void>), so no storage either
-  unsigned char* const buf;   // cap slots of ops->size bytes, right after this struct
-
-  // Under lock:
-  std::size_t head = 0;  // slot of the oldest buffered element
+  bool closed = false;   // under lock
+  std::size_t head = 0;  // under lock: slot of the oldest buffered element (< cap)
   // Buffered elements: written under lock, read without it by chan_size (relaxed, a
   // snapshot as Go's len(ch)).
   std::atomic<std::size_t> count{0};
-  bool closed = false;
-  waiter_queue recvq;
-  waiter_queue sendq;
+  waiter_queue recvq;  // under lock
+  waiter_queue sendq;  // under lock
 
-  void* slot(std::size_t i) const noexcept { return buf + ((head + i) % cap) * ops->size; }
+  // ---- second cache line (offsetof(cap) == 64 is checked below) ----
+  const std::size_t cap;
+  const elem_ops* const ops;  // null: no payload (chan<void>), so no storage either
+  unsigned char* const buf;   // cap slots of ops->size bytes, right after this struct
+  // Handles alive. relaxed increments (a handle is copied from a live one); acq_rel
+  // decrement so that the last owner sees every other owner's writes before freeing.
+  std::atomic<std::size_t> refs{1};
+
+  // Slot of the i-th buffered element, i < cap: head + i < 2 cap, so one compare wraps it
+  // (no division on the hot path).
+  void* slot(std::size_t i) const noexcept {
+    const std::size_t k = head + i;
+    return buf + (k >= cap ? k - cap : k) * ops->size;
+  }
   std::size_t buffered() const noexcept { return count.load(std::memory_order_relaxed); }  // under lock
   void set_count(std::size_t n) noexcept { count.store(n, std::memory_order_relaxed); }    // under lock
 
+  // Constructs *dst from *src: a fixed-size copy for trivially copyable elements (no
+  // indirect call; most channels carry ints and pointers), else the element's move.
   void move_elem(void* dst, void* src) const noexcept {
-    if (ops) ops->move_construct(dst, src);
+    if (!ops) return;
+    if (!ops->trivial) return ops->move_construct(dst, src);
+    switch (ops->size) {
+      case 1: return static_cast<void>(std::memcpy(dst, src, 1));
+      case 2: return static_cast<void>(std::memcpy(dst, src, 2));
+      case 4: return static_cast<void>(std::memcpy(dst, src, 4));
+      case 8: return static_cast<void>(std::memcpy(dst, src, 8));
+      case 16: return static_cast<void>(std::memcpy(dst, src, 16));
+      default: std::memcpy(dst, src, ops->size);
+    }
+  }
+  void destroy_elem(void* p) const noexcept {
+    if (ops && !ops->trivial) ops->destroy(p);
   }
   // Moves the head element out to dst and frees its slot (not the count).
   void pop_head(void* dst) noexcept {
     if (ops) {
       void* h = slot(0);
-      ops->move_construct(dst, h);
-      ops->destroy(h);
+      move_elem(dst, h);
+      destroy_elem(h);
     }
-    head = (head + 1) % cap;
+    head = head + 1 == cap ? 0 : head + 1;
   }
 };
+
+static_assert(offsetof(chan_core, cap) == 64, "chan_core: the lock's cache line holds exactly the guarded state");
 
 namespace {
 
@@ -101,7 +128,7 @@ bool send_locked(chan_core& c, chan_waiter& w, std::coroutine_handle<>* wake) no
   }
   const std::size_t n = c.buffered();
   if (n < c.cap) {
-    if (c.ops) c.ops->move_construct(c.slot(n), w.elem);
+    if (c.ops) c.move_elem(c.slot(n), w.elem);
     c.set_count(n + 1);
     w.status = chan_waiter::done;
     return true;
@@ -181,7 +208,7 @@ void chan_release(chan_core* c) noexcept {
   // acq_rel: see chan_core::refs.
   if (!c || c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (c->ops)
-    for (std::size_t i = 0, n = c->buffered(); i < n; ++i) c->ops->destroy(c->slot(i));
+    for (std::size_t i = 0, n = c->buffered(); i < n; ++i) c->destroy_elem(c->slot(i));
   const std::size_t align = std::max(alignof(chan_core), c->ops ? c->ops->align : std::size_t{1});
   c->~chan_core();
   ::operator delete(static_cast<void*>(c), std::align_val_t(align));

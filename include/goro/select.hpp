@@ -61,7 +61,8 @@ inline constexpr default_case_t default_case{0};
 struct timed_out {};
 
 // The case goro::after(d) returns: ready once its deadline has passed. Its timer is
-// armed only while the select waits, and removed when another case wins.
+// armed only while the select waits, and removed when another case wins. Reusable: each
+// select takes a copy, so one after() may serve every round of a loop (one deadline).
 class after_case final : public detail::select_case, detail::timer_node {
  public:
   using result_type = timed_out;
@@ -73,8 +74,10 @@ class after_case final : public detail::select_case, detail::timer_node {
       return self.select_->try_win(self.index_) ? self.task_ : std::coroutine_handle<>();
     };
   }
-  after_case(after_case&& other) noexcept : after_case(other.deadline) {}  // before it is armed
-  after_case& operator=(after_case&&) = delete;
+  // A copy has the same deadline and is not armed: `auto timeout = goro::after(1s);`
+  // outside a loop, then select(..., timeout) in it, is Go's hoisted time.After.
+  after_case(const after_case& other) noexcept : after_case(other.deadline) {}
+  after_case& operator=(const after_case&) = delete;
   ~after_case() {
     if (heap_index != not_queued) detail::timer_cancel(*this);  // goro::run ending while armed
   }

@@ -24,13 +24,14 @@ namespace goro::detail {
 struct elem_ops {
   std::size_t size;
   std::size_t align;
+  bool trivial;  // trivially copyable and destructible: moved by memcpy, never destroyed
   void (*move_construct)(void* dst, void* src) noexcept;  // constructs *dst from std::move(*src)
   void (*destroy)(void* p) noexcept;
 };
 
 template <class T>
 inline constexpr elem_ops elem_ops_for{
-    sizeof(T), alignof(T),
+    sizeof(T), alignof(T), std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
     [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
     [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
