@@ -6,6 +6,8 @@
 //     out.close();
 //   }, ch);
 //   while (auto v = co_await ch.recv()) use(*v);  // ends once closed and drained
+//   (keep the declaration: g++ 12 miscompiles a bare `while (co_await ...)` in a
+//   coroutine with parameters, see README's "Known compiler issues")
 //
 // Contract
 //   - chan<T> is a cheap shared handle (one pointer, reference counted); copies refer to
@@ -309,10 +311,10 @@ class basic_chan {
   // and drained).
   try_recv_result<T> try_recv() const requires can_recv {
     detail::value_slot<T> slot;
-    try_recv_result<T> r;
-    r.status = detail::chan_try_recv(core_, slot.address());
-    if (r.status == try_status::done) r.value = slot.take();
-    return r;
+    const try_status status = detail::chan_try_recv(core_, slot.address());
+    // Built in place: T need not be move-assignable.
+    if (status == try_status::done) return {status, slot.take()};
+    return {status, {}};
   }
 
   // ---- state ----
