@@ -173,6 +173,7 @@ void worker::run_due_timers() {
     while (!timers.empty() && timers.front().deadline <= now) {
       timer_node& t = timers.front();
       timers.remove(t);
+      t.owner.store(nullptr, std::memory_order_relaxed);  // see timer_node::owner
       // Under the lock: a cancel that finds the node gone knows `fire` has finished.
       if (auto h = t.fire(t)) due.push_back(h);
     }
@@ -540,17 +541,16 @@ std::coroutine_handle<> bounce(std::coroutine_handle<> h) noexcept {
 void timer_add(timer_node& t) {
   worker* w = current_worker;
   if (!w) throw std::logic_error("goro: a timer (sleep_for, sleep_until, after) awaited outside a goro task");
-  t.owner = w;
   short_lock_guard lock(w->timer_lock);
+  t.owner.store(w, std::memory_order_relaxed);  // see timer_node::owner
   w->timers.push(t);
   w->timer_count.store(w->timers.size(), std::memory_order_relaxed);  // under timer_lock
 }
 
 void timer_cancel(timer_node& t) noexcept {
-  // t.owner was written by the task that armed t, which is the caller or happened-before
-  // it (the task's own resumption chain).
-  auto* w = static_cast<worker*>(t.owner);
-  if (!w) return;
+  // relaxed: see timer_node::owner.
+  auto* w = static_cast<worker*>(t.owner.load(std::memory_order_relaxed));
+  if (!w) return;  // fired, or goro::run ended
   short_lock_guard lock(w->timer_lock);
   if (t.heap_index == timer_node::not_queued) return;  // fired (its fire() has returned) or removed
   w->timers.remove(t);

@@ -40,9 +40,14 @@ class timer_heap {
     sift_down(sift_up(i));
   }
 
-  // Forget every node (goro::run ending); each is marked not queued.
+  // Forget every node (goro::run ending, workers stopped): each is marked not queued and
+  // ownerless, so a frame destroyed later (a joinable task's, when its handle is dropped
+  // after run returned) cancels nothing through a worker that no longer exists.
   void clear() noexcept {
-    for (timer_node* t : nodes_) t->heap_index = timer_node::not_queued;
+    for (timer_node* t : nodes_) {
+      t->heap_index = timer_node::not_queued;
+      t->owner.store(nullptr, std::memory_order_relaxed);  // see timer_node::owner
+    }
     nodes_.clear();
   }
 

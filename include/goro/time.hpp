@@ -13,6 +13,7 @@
 // Go: time.Sleep. goro::after(d), the timer case of a select, is in goro/select.hpp.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -35,8 +36,13 @@ struct timer_node {
   // `timers` rank, see goro/detail/short_lock.hpp).
   std::coroutine_handle<> (*fire)(timer_node&) noexcept = nullptr;
 
-  // Under the owner's timer lock (written by timer_add before the node is published):
-  void* owner = nullptr;                 // the worker whose heap holds it
+  // The worker whose heap holds it: set by timer_add, cleared (under that worker's timer
+  // lock) when the node fires or goro::run ends, so that a frame destroyed after run
+  // returned never reaches a worker that no longer exists. Read by timer_cancel without
+  // the lock (relaxed: a stale non-null only makes it take a lock that still exists,
+  // since a null written at the end of run happens-before anything that runs after it).
+  std::atomic<void*> owner{nullptr};
+  // Under the owner's timer lock:
   std::uint64_t seq = 0;                 // FIFO among equal deadlines
   std::size_t heap_index = not_queued;   // position in the heap; not_queued once fired or removed
 };
