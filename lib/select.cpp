@@ -45,8 +45,9 @@ std::uint32_t random_below(std::uint32_t bound) noexcept {
   return static_cast<std::uint32_t>(((r >> 32) * bound) >> 32);  // Lemire's multiply-shift
 }
 
-// The distinct guards of `cases`, in address order.
-int sorted_guards(select_case* const* cases, int n, short_lock** out) noexcept {
+}  // namespace
+
+int select_guards(select_case* const* cases, int n, short_lock** out) noexcept {
   int k = 0;
   for (int i = 0; i < n; ++i)
     if (cases[i])
@@ -55,12 +56,11 @@ int sorted_guards(select_case* const* cases, int n, short_lock** out) noexcept {
   return static_cast<int>(std::unique(out, out + k) - out);
 }
 
-}  // namespace
-
-int select_begin(select_case* const* cases, int n, int default_index, select_state& s,
-                 std::coroutine_handle<> task) noexcept {
+int select_begin(select_case* const* cases, int n, int default_index, short_lock* const* sorted_guards,
+                 int nguards, select_state& s, std::coroutine_handle<> task) noexcept {
+  // A copy on this stack: the unlock loop below must not read the frame (see the top).
   short_lock* guards[select_max_cases];
-  const int nguards = sorted_guards(cases, n, guards);
+  std::copy(sorted_guards, sorted_guards + nguards, guards);
 
   // Poll order: an inside-out Fisher-Yates shuffle of the real (non-default) cases.
   int order[select_max_cases];
@@ -87,9 +87,7 @@ int select_begin(select_case* const* cases, int n, int default_index, select_sta
   return winner;
 }
 
-void select_end(select_case* const* cases, int n, int winner) noexcept {
-  short_lock* guards[select_max_cases];
-  const int nguards = sorted_guards(cases, n, guards);
+void select_end(select_case* const* cases, int n, int winner, short_lock* const* guards, int nguards) noexcept {
   for (int i = 0; i < nguards; ++i) guards[i]->lock();
   for (int i = 0; i < n; ++i)
     if (cases[i] && i != winner) cases[i]->disarm_locked();

@@ -112,15 +112,18 @@ namespace detail {
 inline constexpr std::size_t select_max_cases = 64;
 inline constexpr int select_parked = -1;
 
+// The distinct guards of `cases` (null entries skipped) into `out`, in address order;
+// returns how many. Computed once per select, used by select_begin and select_end.
+int select_guards(select_case* const* cases, int n, short_lock** out) noexcept;
 // Go's selectgo, steps 1-3 of goro/detail/select_case.hpp. cases[i] is null for the
 // default case, at default_index (-1 if none). Returns the index of the case that won
 // without waiting, or select_parked once the task is parked (its frame must not be
 // touched after that: a waker may already be resuming it).
-int select_begin(select_case* const* cases, int n, int default_index, select_state& s,
-                 std::coroutine_handle<> task) noexcept;
+int select_begin(select_case* const* cases, int n, int default_index, short_lock* const* guards, int nguards,
+                 select_state& s, std::coroutine_handle<> task) noexcept;
 // Step 4, after a parked select resumed (winner is s.winner), or when its task is
 // destroyed while parked (winner select_state::none): disarm every other case.
-void select_end(select_case* const* cases, int n, int winner) noexcept;
+void select_end(select_case* const* cases, int n, int winner, short_lock* const* guards, int nguards) noexcept;
 
 template <class C>
 struct case_result {
@@ -152,14 +155,15 @@ class [[nodiscard]] select_awaiter {
   select_awaiter(const select_awaiter&) = delete;
   select_awaiter& operator=(const select_awaiter&) = delete;
   ~select_awaiter() {
-    if (parked_) detail::select_end(pointers().data(), n, detail::select_state::none);
+    if (parked_) detail::select_end(pointers().data(), n, detail::select_state::none, guards_.data(), nguards_);
   }
 
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) noexcept {
-    parked_ = true;  // before select_begin: once it has parked us, we touch nothing
     const auto cases = pointers();
-    const int r = detail::select_begin(cases.data(), n, default_index, state_, h);
+    nguards_ = detail::select_guards(cases.data(), n, guards_.data());
+    parked_ = true;  // before select_begin: once it has parked us, we touch nothing
+    const int r = detail::select_begin(cases.data(), n, default_index, guards_.data(), nguards_, state_, h);
     if (r == detail::select_parked) return true;
     parked_ = false;
     winner_ = r;
@@ -170,7 +174,7 @@ class [[nodiscard]] select_awaiter {
       // acquire: the wake-up already ordered the winner's writes before us; this pairs
       // with the winning CAS for the index itself.
       winner_ = state_.winner.load(std::memory_order_acquire);
-      detail::select_end(pointers().data(), n, winner_);
+      detail::select_end(pointers().data(), n, winner_, guards_.data(), nguards_);
       parked_ = false;
     }
     return take(std::make_index_sequence<sizeof...(Cases)>());
@@ -204,6 +208,8 @@ class [[nodiscard]] select_awaiter {
   }
 
   std::tuple<Cases...> cases_;
+  std::array<detail::short_lock*, sizeof...(Cases)> guards_{};  // select_guards' result
+  int nguards_ = 0;
   detail::select_state state_;
   bool parked_ = false;
   int winner_ = -1;
