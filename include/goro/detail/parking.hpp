@@ -56,8 +56,6 @@ struct waiter_queue {
   waiter* head = nullptr;
   waiter* tail = nullptr;
 
-  bool empty() const noexcept { return head == nullptr; }
-
   void push_back(waiter& w) noexcept {
     w.next = nullptr;
     w.prev = tail;
