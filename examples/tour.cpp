@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <stdexcept>
+#include <system_error>
 
 using namespace std::chrono_literals;
 
@@ -13,6 +15,68 @@ goro::task<long> fib(int n) {
   auto left = goro::spawn(fib, n - 1);   // runs concurrently, maybe on another worker
   long right = co_await fib(n - 2);      // a plain call: no new task
   co_return co_await std::move(left) + right;
+}
+
+double ms_since(goro::clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(goro::clock::now() - start).count();
+}
+
+// Section 6: sleeps 1 s unless ctx is cancelled first; returns why it stopped early.
+goro::task<std::error_code> sleep_one_second(goro::context ctx) {
+  const std::error_code ec = co_await goro::sleep_for(ctx, 1s);
+  co_return ec;
+}
+
+// Section 7: a plain counter guarded by a goro::mutex.
+struct shared_counter {
+  goro::mutex mu;
+  long value = 0;  // under mu
+
+  goro::task<long> read() {
+    auto lock = co_await mu.scoped_lock();
+    co_return value;
+  }
+};
+
+goro::task<> add_under_mutex(shared_counter* c, goro::wait_group* wg) {
+  for (int i = 0; i < 100; ++i) {
+    auto lock = co_await c->mu.scoped_lock();  // unlocks at the end of each iteration
+    const long v = c->value;
+    if (i % 10 == 0) co_await goro::yield();  // other tasks run; none of them can get in
+    c->value = v + 1;
+  }
+  wg->done();
+}
+
+// Section 7: a config loaded on first use by whichever task gets there first.
+struct lazy_config {
+  goro::once once;
+  std::atomic<int> loads = 0;
+  int port = 0;  // written once, inside once.call; read after it returns
+};
+
+goro::task<> use_config(lazy_config* config, std::atomic<int>* saw_loaded, goro::wait_group* wg) {
+  auto load = config->once.call([config]() -> goro::task<> {
+    ++config->loads;
+    co_await goro::sleep_for(1ms);  // slow I/O: the other callers wait for it
+    config->port = 8080;
+  });
+  co_await std::move(load);
+  if (config->port == 8080) ++*saw_loaded;
+  wg->done();
+}
+
+// Section 8: a group member that takes `d`, then fails if told to; stops early with
+// ctx.err() if the group is cancelled first.
+goro::task<std::error_code> member(goro::context ctx, std::chrono::milliseconds d, bool fail) {
+  const std::error_code ec = co_await goro::sleep_for(ctx, d);
+  if (ec) co_return ec;
+  co_return fail ? std::make_error_code(std::errc::io_error) : std::error_code();
+}
+
+goro::task<> throw_after(goro::context ctx, std::chrono::milliseconds d) {
+  const std::error_code ec = co_await goro::sleep_for(ctx, d);
+  if (!ec) throw std::runtime_error("disk on fire");
 }
 
 goro::task<int> amain() {
@@ -150,6 +214,87 @@ goro::task<int> amain() {
     const auto ms = std::chrono::duration<double, std::milli>(goro::clock::now() - start).count();
     std::printf("   a receive nobody answers: %s after %.1f ms\n", r.index() == 1 ? "timed out" : "WRONG", ms);
     all_correct &= r.index() == 1 && ms >= 5.0;
+  }
+
+  // 6. context: a deadline in a select, then a cancel reaching a task that sleeps on it.
+  //    ctx.done() is a select case whose result is ctx.err(); goro::sleep_for(ctx, d)
+  //    ends early once ctx is done. Go: context.WithTimeout, <-ctx.Done(), cancel().
+  {
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 20ms);
+    goro::chan<int> silent;
+    auto start = goro::clock::now();
+    auto r = co_await goro::select(silent.recv(), ctx.done());
+    const double waited = ms_since(start);
+    const bool deadline = r.index() == 1 && std::get<1>(r) == goro::errc::deadline_exceeded;
+    std::printf("6. a 20 ms deadline ended the select after %.1f ms: %s\n", waited,
+                deadline ? std::get<1>(r).message().c_str() : "WRONG");
+    all_correct &= deadline && waited >= 20.0 && ctx.err() == goro::errc::deadline_exceeded;
+
+    auto [ctx2, cancel2] = goro::with_cancel(goro::background());
+    start = goro::clock::now();
+    auto sleeper = goro::spawn(sleep_one_second, ctx2);
+    co_await goro::sleep_for(10ms);
+    cancel2();  // wakes the sleeper at once
+    const std::error_code ec = co_await std::move(sleeper);
+    const double slept = ms_since(start);
+    std::printf("   a 1 s sleep on a context cancelled after 10 ms returned after %.1f ms: %s\n", slept,
+                ec == goro::errc::canceled ? ec.message().c_str() : "WRONG");
+    all_correct &= ec == goro::errc::canceled && slept >= 10.0 && slept < 900.0;
+  }
+
+  // 7. sync: goro::mutex and goro::once. 1,000 tasks add to a plain counter under a
+  //    mutex; the lock may be held across a co_await (here a yield). 100 tasks need a
+  //    config that goro::once loads exactly once; the others wait until it is loaded.
+  {
+    shared_counter counter;
+    goro::wait_group wg;
+    for (int i = 0; i < 1'000; ++i) {
+      wg.add(1);
+      goro::go(add_under_mutex, &counter, &wg);
+    }
+    co_await wg.wait();
+    const auto total = co_await counter.read();
+    std::printf("7. 1,000 tasks x 100 increments under a goro::mutex: %ld\n", total);
+    all_correct &= total == 100'000;
+
+    lazy_config config;
+    std::atomic<int> saw_loaded = 0;
+    for (int i = 0; i < 100; ++i) {
+      wg.add(1);
+      goro::go(use_config, &config, &saw_loaded, &wg);
+    }
+    co_await wg.wait();
+    std::printf("   100 tasks called once.call(load): loaded %d time(s), %d tasks saw it loaded\n",
+                config.loads.load(), saw_loaded.load());
+    all_correct &= config.loads.load() == 1 && saw_loaded.load() == 100;
+  }
+
+  // 8. goro::group (Go's errgroup): members share a context. The first failure cancels
+  //    it, so the slow member stops early, and wait() returns that failure once every
+  //    member is done. A member that throws makes wait() rethrow.
+  {
+    const auto start = goro::clock::now();
+    goro::group g;
+    g.go(member, g.context(), 5ms, false);    // succeeds
+    g.go(member, g.context(), 10ms, true);    // fails
+    g.go(member, g.context(), 1'000ms, false);  // cancelled by the failure
+    const std::error_code ec = co_await g.wait();
+    const double ms = ms_since(start);
+    std::printf("8. a group of 3 (5 ms ok, 10 ms failing, 1 s) ended after %.1f ms: \"%s\"\n", ms,
+                ec.message().c_str());
+    all_correct &= ec == std::errc::io_error && ms >= 10.0 && ms < 900.0;
+
+    goro::group thrower;
+    thrower.go(throw_after, thrower.context(), 5ms);
+    thrower.go(member, thrower.context(), 1'000ms, false);
+    bool caught = false;
+    try {
+      co_await thrower.wait();
+    } catch (const std::exception& e) {
+      caught = true;
+      std::printf("   a member threw: wait() rethrew \"%s\"\n", e.what());
+    }
+    all_correct &= caught;
   }
 
   std::printf("\nlive tasks at the end: %zu (just main)\n", goro::num_tasks());

@@ -53,7 +53,7 @@ struct alignas(64) chan_core {
   chan_core(std::size_t cap, const elem_ops* ops, unsigned char* buf) noexcept : cap(cap), ops(ops), buf(buf) {}
 
   // ---- first cache line: the lock and what it guards ----
-  short_lock lock{lock_rank::channel};
+  short_lock lock{lock_rank::select_guard};
   bool closed = false;   // under lock
   std::size_t head = 0;  // under lock: slot of the oldest buffered element (< cap)
   // Buffered elements: written under lock, read without it by chan_size (relaxed, a

@@ -40,7 +40,7 @@
 // Here: idle_mu and global_mu_ are leaves; each worker's timer_lock is taken by the
 // worker (adding, firing) and by any thread cancelling a timer, possibly while that
 // thread holds channel locks (a select disarming its timer case), never the reverse:
-// a timer's fire() takes no lock.
+// a timer's fire() takes no lock; its after_fire() runs once the lock is released.
 //
 // Live tasks: every spawned task's frame is marked live in the frame pool at submit
 // (frame_pool.hpp), and unmarked when the frame is freed; after the workers stop,
@@ -176,9 +176,12 @@ void worker::run_due_timers() {
       t.owner.store(nullptr, std::memory_order_relaxed);  // see timer_node::owner
       // Under the lock: a cancel that finds the node gone knows `fire` has finished.
       if (auto h = t.fire(t)) due.push_back(h);
+      if (t.after_fire) due_after.push_back(&t);  // fire() pinned it (timer_node::after_fire)
     }
     timer_count.store(timers.size(), std::memory_order_relaxed);  // under timer_lock
   }
+  for (timer_node* t : due_after) t->after_fire(*t);  // may take locks, add timers, wake tasks
+  due_after.clear();
   if (due.empty()) return;
   // The deque is LIFO for its owner: push the latest deadline first so that the tasks
   // run in deadline order (and equal deadlines in the order they went to sleep).
@@ -267,6 +270,7 @@ std::coroutine_handle<> worker::find_work() {
   if (next) return std::exchange(next, nullptr);
   if (auto h = queue.take()) return h;
   run_due_timers();
+  if (next) return std::exchange(next, nullptr);  // woken by an after_fire (a deadline cancelling a context)
   if (auto h = queue.take()) return h;
   return search();
 }
@@ -547,14 +551,16 @@ void timer_add(timer_node& t) {
   w->timer_count.store(w->timers.size(), std::memory_order_relaxed);  // under timer_lock
 }
 
-void timer_cancel(timer_node& t) noexcept {
+bool timer_cancel(timer_node& t) noexcept {
   // relaxed: see timer_node::owner.
   auto* w = static_cast<worker*>(t.owner.load(std::memory_order_relaxed));
-  if (!w) return;  // fired, or goro::run ended
+  if (!w) return false;  // fired, or goro::run ended
   short_lock_guard lock(w->timer_lock);
-  if (t.heap_index == timer_node::not_queued) return;  // fired (its fire() has returned) or removed
+  if (t.heap_index == timer_node::not_queued) return false;  // fired (its fire() has returned) or removed
   w->timers.remove(t);
+  t.owner.store(nullptr, std::memory_order_relaxed);  // see timer_node::owner
   w->timer_count.store(w->timers.size(), std::memory_order_relaxed);  // under timer_lock
+  return true;
 }
 
 void run_main(const config& cfg, root_base& main) {

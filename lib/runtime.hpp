@@ -43,6 +43,7 @@ struct worker {
   std::int64_t oldest_seen = -1;    // the deque's top index at the last housekeeping
   clock::time_point oldest_since;   // since when it has not moved
   std::vector<std::coroutine_handle<>> due;  // run_due_timers' batch, kept for its capacity
+  std::vector<timer_node*> due_after;        // the batch's nodes with an after_fire, likewise
   io_uring ring{};
   std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
   std::vector<std::coroutine_handle<>> overflow;  // push_local's batch, kept for its capacity

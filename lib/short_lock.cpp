@@ -35,7 +35,7 @@ void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept {
 
 #ifndef NDEBUG
 // The locks this thread holds, in acquisition order (the rank check of debug builds).
-// A select over n channels holds n channel locks (plus a timer lock); past 64 the
+// A select over n channels holds n select_guard locks (plus a timer lock); past 64 the
 // deeper locks are simply not checked, never reported wrongly.
 struct held_locks {
   static constexpr int capacity = 64;
@@ -45,7 +45,15 @@ struct held_locks {
 };
 constinit thread_local held_locks held;
 
-const char* rank_name(lock_rank r) noexcept { return r == lock_rank::channel ? "channel" : "timers"; }
+const char* rank_name(lock_rank r) noexcept {
+  switch (r) {
+    case lock_rank::timer_object: return "timer_object";
+    case lock_rank::select_guard: return "select_guard";
+    case lock_rank::timers: return "timers";
+    case lock_rank::sync: return "sync";
+  }
+  return "?";
+}
 
 [[noreturn]] void rank_violation(const short_lock* have, lock_rank have_rank, const short_lock* want,
                                  lock_rank want_rank) noexcept {
@@ -59,7 +67,7 @@ const char* rank_name(lock_rank r) noexcept { return r == lock_rank::channel ? "
 
 void check_acquire(const short_lock* l, lock_rank r) noexcept {
   for (int i = 0; i < held.depth && i < held_locks::capacity; ++i) {
-    const bool ordered = held.rank[i] < r || (held.rank[i] == lock_rank::channel && r == lock_rank::channel &&
+    const bool ordered = held.rank[i] < r || (held.rank[i] == lock_rank::select_guard && r == lock_rank::select_guard &&
                                               std::less<const void*>()(held.lock[i], l));
     if (!ordered) rank_violation(held.lock[i], held.rank[i], l, r);
   }

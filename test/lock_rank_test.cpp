@@ -62,7 +62,7 @@ child_outcome run_in_child(const std::function<void()>& body) {
 
 TEST_CASE("allowed orders pass: channels in address order, then a timer lock") {
   const auto out = run_in_child([] {
-    short_lock channels[2] = {short_lock(lock_rank::channel), short_lock(lock_rank::channel)};
+    short_lock channels[2] = {short_lock(lock_rank::select_guard), short_lock(lock_rank::select_guard)};
     short_lock timers(lock_rank::timers);
     channels[0].lock();  // arrays are in ascending address order
     channels[1].lock();
@@ -81,18 +81,54 @@ TEST_CASE("allowed orders pass: channels in address order, then a timer lock") {
 TEST_CASE("a channel lock taken under a timer lock aborts with both names") {
   const auto out = run_in_child([] {
     short_lock timers(lock_rank::timers);
-    short_lock channel(lock_rank::channel);
+    short_lock channel(lock_rank::select_guard);
     timers.lock();
     channel.lock();
   });
   CHECK(out.aborted);
-  CHECK(out.err.find("lock rank violation: taking channel lock") != std::string::npos);
+  CHECK(out.err.find("lock rank violation: taking select_guard lock") != std::string::npos);
   CHECK(out.err.find("while holding timers lock") != std::string::npos);
+}
+
+TEST_CASE("a goro::timer's lock, then its channel's, then the heap's passes; the reverse aborts") {
+  const auto ok = run_in_child([] {
+    short_lock timer_object(lock_rank::timer_object);
+    short_lock channel(lock_rank::select_guard);
+    short_lock timers(lock_rank::timers);
+    timer_object.lock();
+    channel.lock();
+    timers.lock();
+    timers.unlock();
+    channel.unlock();
+    timer_object.unlock();
+  });
+  CHECK_FALSE(ok.aborted);
+  CHECK(ok.exit_status == 0);
+  const auto bad = run_in_child([] {
+    short_lock channel(lock_rank::select_guard);
+    short_lock timer_object(lock_rank::timer_object);
+    channel.lock();
+    timer_object.lock();
+  });
+  CHECK(bad.aborted);
+  CHECK(bad.err.find("taking timer_object lock") != std::string::npos);
+  CHECK(bad.err.find("while holding select_guard lock") != std::string::npos);
+}
+
+TEST_CASE("nothing may be taken under a sync queue lock") {
+  const auto out = run_in_child([] {
+    short_lock sync(lock_rank::sync);
+    short_lock channel(lock_rank::select_guard);
+    sync.lock();
+    channel.lock();
+  });
+  CHECK(out.aborted);
+  CHECK(out.err.find("while holding sync lock") != std::string::npos);
 }
 
 TEST_CASE("channel locks out of address order abort") {
   const auto out = run_in_child([] {
-    short_lock channels[2] = {short_lock(lock_rank::channel), short_lock(lock_rank::channel)};
+    short_lock channels[2] = {short_lock(lock_rank::select_guard), short_lock(lock_rank::select_guard)};
     channels[1].lock();
     channels[0].lock();
   });
@@ -102,7 +138,7 @@ TEST_CASE("channel locks out of address order abort") {
 
 TEST_CASE("the same channel lock taken twice aborts instead of deadlocking") {
   const auto out = run_in_child([] {
-    short_lock channel(lock_rank::channel);
+    short_lock channel(lock_rank::select_guard);
     channel.lock();
     channel.lock();
   });

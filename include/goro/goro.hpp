@@ -2,9 +2,13 @@
 #pragma once
 
 #include "goro/chan.hpp"
+#include "goro/context.hpp"
+#include "goro/errc.hpp"
+#include "goro/group.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
 #include "goro/spawn.hpp"
+#include "goro/sync.hpp"
 #include "goro/task.hpp"
 #include "goro/time.hpp"
 #include "goro/wait_group.hpp"

@@ -8,9 +8,25 @@
 //     runnable on that worker (where an idle worker may steal it), and timers that fire
 //     together resume in deadline order; a parked worker sleeps in its io_uring with the
 //     nearest deadline as timeout;
-//   - not cancellable yet (the context issue adds sleep_for(ctx, d)).
+//   - sleep_for(ctx, d), which ends early when a context is cancelled, is in
+//     goro/context.hpp.
 //
-// Go: time.Sleep. goro::after(d), the timer case of a select, is in goro/select.hpp.
+// goro::timer and goro::ticker (Go's time.Timer and time.Ticker) deliver the time on a
+// channel of capacity 1:
+//   goro::ticker tick(100ms);
+//   while (auto t = co_await tick.channel().recv()) { ... }   // every 100 ms
+//   - timer(d) fires once, d from now. stop() returns true if it stopped the timer
+//     before it fired; reset(d) re-arms it (returning whether it was still armed).
+//     After stop() or reset() returns, no value from the earlier arming is received
+//     (Go 1.23's rule: a value already buffered is discarded).
+//   - ticker(period) fires every period (period > 0, else panic_error), on the grid
+//     start + k * period; a receiver slower than the period gets the ticks it can take
+//     and the rest are dropped, as Go does. stop() stops it; reset(period) restarts it.
+//   - Both are created, stopped and reset inside goro tasks (std::logic_error
+//     otherwise); destroying one stops it. Their channel never closes (as in Go).
+//
+// Go: time.Sleep, time.NewTimer, time.NewTicker. goro::after(d), the timer case of a
+// select, is in goro/select.hpp.
 #pragma once
 
 #include <atomic>
@@ -18,6 +34,9 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+
+#include "goro/chan.hpp"
+#include "goro/detail/short_lock.hpp"
 
 namespace goro {
 
@@ -35,9 +54,13 @@ struct timer_node {
   // the task to make runnable, or null. Must not block or take a lock (it runs under the
   // `timers` rank, see goro/detail/short_lock.hpp).
   std::coroutine_handle<> (*fire)(timer_node&) noexcept = nullptr;
+  // Optional: called by the same worker right after it released the timer lock, for
+  // work that takes locks (cancelling a context, sending on a channel). `fire` must
+  // then keep the node alive until after_fire has run (a reference count, say).
+  void (*after_fire)(timer_node&) noexcept = nullptr;
 
   // The worker whose heap holds it: set by timer_add, cleared (under that worker's timer
-  // lock) when the node fires or goro::run ends, so that a frame destroyed after run
+  // lock) when the node fires, is cancelled, or goro::run ends, so that a frame destroyed after run
   // returned never reaches a worker that no longer exists. Read by timer_cancel without
   // the lock (relaxed: a stale non-null only makes it take a lock that still exists,
   // since a null written at the end of run happens-before anything that runs after it).
@@ -49,9 +72,10 @@ struct timer_node {
 
 // Puts t in the calling worker's heap. Throws std::logic_error outside a goro task.
 void timer_add(timer_node& t);
-// Removes t unless it already fired. When it returns, t's `fire` is not running and will
-// not run, so t may be destroyed. Any thread.
-void timer_cancel(timer_node& t) noexcept;
+// Removes t unless it already fired; returns whether it removed it. When it returns,
+// t's `fire` is not running and will not run, so t may be destroyed (unless an
+// after_fire is still due: see after_fire). Any thread.
+bool timer_cancel(timer_node& t) noexcept;
 
 }  // namespace detail
 
@@ -77,6 +101,76 @@ class sleep_awaiter : detail::timer_node {
 
  private:
   std::coroutine_handle<> task_;
+};
+
+namespace detail {
+struct timer_state;  // lib/timers.cpp
+timer_state* timer_create(clock::duration period);  // period zero: a one-shot timer
+void timer_destroy(timer_state* t) noexcept;        // stops it and drops the handle's reference
+bool timer_start(timer_state* t, clock::time_point deadline, clock::duration period);
+bool timer_stop(timer_state* t);
+recv_chan<clock::time_point> timer_channel(timer_state* t) noexcept;
+}  // namespace detail
+
+// Go's time.Timer: one value on channel() when it fires. See the contract above.
+class timer {
+ public:
+  template <class Rep, class Period>
+  explicit timer(std::chrono::duration<Rep, Period> d) : t_(detail::timer_create(clock::duration::zero())) {
+    try {
+      reset(d);
+    } catch (...) {
+      detail::timer_destroy(t_);
+      throw;
+    }
+  }
+  timer(const timer&) = delete;
+  timer& operator=(const timer&) = delete;
+  ~timer() { detail::timer_destroy(t_); }
+
+  recv_chan<clock::time_point> channel() const noexcept { return detail::timer_channel(t_); }
+  bool stop() { return detail::timer_stop(t_); }
+  template <class Rep, class Period>
+  bool reset(std::chrono::duration<Rep, Period> d) {
+    return detail::timer_start(t_, clock::now() + std::chrono::ceil<clock::duration>(d), clock::duration::zero());
+  }
+
+ private:
+  detail::timer_state* t_;
+};
+
+// Go's time.Ticker: a value on channel() every period. See the contract above.
+class ticker {
+ public:
+  template <class Rep, class Period>
+  explicit ticker(std::chrono::duration<Rep, Period> period) : t_(detail::timer_create(check(period))) {
+    try {
+      reset(period);
+    } catch (...) {
+      detail::timer_destroy(t_);
+      throw;
+    }
+  }
+  ticker(const ticker&) = delete;
+  ticker& operator=(const ticker&) = delete;
+  ~ticker() { detail::timer_destroy(t_); }
+
+  recv_chan<clock::time_point> channel() const noexcept { return detail::timer_channel(t_); }
+  void stop() { detail::timer_stop(t_); }
+  template <class Rep, class Period>
+  void reset(std::chrono::duration<Rep, Period> period) {
+    const auto p = check(period);
+    detail::timer_start(t_, clock::now() + p, p);
+  }
+
+ private:
+  template <class Rep, class Period>
+  static clock::duration check(std::chrono::duration<Rep, Period> period) {
+    const auto p = std::chrono::ceil<clock::duration>(period);
+    if (p <= clock::duration::zero()) throw panic_error("goro::ticker: the period must be positive");
+    return p;
+  }
+  detail::timer_state* t_;
 };
 
 inline sleep_awaiter sleep_until(clock::time_point deadline) noexcept { return sleep_awaiter(deadline); }

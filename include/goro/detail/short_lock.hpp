@@ -1,5 +1,5 @@
-// detail::short_lock: the lock of goro's primitives whose locks nest (channels, the
-// worker timer heaps), with the rank table that proves the nesting cannot deadlock.
+// detail::short_lock: the lock of goro's primitives (channels, contexts, timers, the sync
+// toolbox, the worker timer heaps), with the rank table that proves nesting cannot deadlock.
 //
 // A short_lock guards a few dozen instructions that never suspend and never call user
 // code (element moves are noexcept), so it spins briefly before it sleeps: Go's
@@ -15,20 +15,26 @@
 // table lists every lock in goro, including the std::mutex leaves that are never held
 // with another lock and so need no rank check.
 //
-//   rank       lock                              may be held while taking
-//   ---------  --------------------------------  ------------------------------------
-//   channel    each chan's lock (lib/chan.cpp)    other channel locks, but only in
-//                                                 ascending address order (select
-//                                                 locks its channels sorted, Go's
-//                                                 sellock); the timer lock
-//   timers     each worker's timer heap lock      nothing
-//   leaves     runtime idle_mu and global_mu_,    nothing; std::mutex, not checked
-//   (std)      each wait_group's mutex, the       (each critical section is visible
-//              frame depot, the panic handler     in one function in lib/)
+//   rank          lock                             may be held while taking
+//   ------------  -------------------------------  ---------------------------------
+//   timer_object  each goro::timer/ticker's lock   a select_guard lock (its channel);
+//                 (lib/timers.cpp)                 the timer lock
+//   select_guard  the locks a select case names    other select_guard locks, but only
+//                 as its guard(): each chan's      in ascending address order (select
+//                 (lib/chan.cpp), each context     locks its guards sorted, Go's
+//                 node's (lib/context.cpp), each   sellock); the timer lock
+//                 semaphore's (lib/sync.cpp)
+//   timers        each worker's timer heap lock    nothing
+//   sync          the queue lock of each mutex,    nothing
+//                 shared_mutex and once
+//                 (lib/sync.cpp)
+//   leaves        runtime idle_mu and global_mu_,  nothing; std::mutex, not checked
+//   (std)         each wait_group's mutex, the     (each critical section is visible
+//                 frame depot, the panic handler   in one function in lib/)
 //
 // Deadlock safety: every cycle of waiting threads needs one thread holding lock A and
 // waiting for B while another holds B and waits for A. Ranks strictly increase along
-// each thread's acquisitions, and channel locks of equal rank are taken in increasing
+// each thread's acquisitions, and select_guard locks of equal rank are taken in increasing
 // address order, so (rank, address) increases along every thread's chain and no cycle
 // can form. Debug builds (assertions on) check each acquisition against the locks the
 // thread holds and abort with both locks' names on a violation (lib/short_lock.cpp).
@@ -39,7 +45,7 @@
 
 namespace goro::detail {
 
-enum class lock_rank : std::uint8_t { channel = 1, timers = 2 };
+enum class lock_rank : std::uint8_t { timer_object = 1, select_guard = 2, timers = 3, sync = 4 };
 
 class short_lock {
  public:
