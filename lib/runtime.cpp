@@ -173,10 +173,12 @@ void worker::run_due_timers() {
     while (!timers.empty() && timers.front().deadline <= now) {
       timer_node& t = timers.front();
       timers.remove(t);
-      t.owner.store(nullptr, std::memory_order_relaxed);  // see timer_node::owner
       // Under the lock: a cancel that finds the node gone knows `fire` has finished.
       if (auto h = t.fire(t)) due.push_back(h);
       if (t.after_fire) due_after.push_back(&t);  // fire() pinned it (timer_node::after_fire)
+      // The last touch of t (unless pinned): release, pairs with timer_cancel's acquire,
+      // so a cancel that sees no owner sees fire() finished (see timer_node::owner).
+      t.owner.store(nullptr, std::memory_order_release);
     }
     timer_count.store(timers.size(), std::memory_order_relaxed);  // under timer_lock
   }
@@ -552,8 +554,8 @@ void timer_add(timer_node& t) {
 }
 
 bool timer_cancel(timer_node& t) noexcept {
-  // relaxed: see timer_node::owner.
-  auto* w = static_cast<worker*>(t.owner.load(std::memory_order_relaxed));
+  // acquire: pairs with run_due_timers' release; see timer_node::owner.
+  auto* w = static_cast<worker*>(t.owner.load(std::memory_order_acquire));
   if (!w) return false;  // fired, or goro::run ended
   short_lock_guard lock(w->timer_lock);
   if (t.heap_index == timer_node::not_queued) return false;  // fired (its fire() has returned) or removed

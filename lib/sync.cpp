@@ -130,28 +130,36 @@ struct mutex_access {
     bool await_resume() const noexcept { return w.handed_off; }
   };
 
-  // Leaves the queue if the frame is destroyed while parked (goro::run ending).
-  struct leave_queue_on_destroy {
+  // Undoes a parked attempt when the frame is destroyed while parked (goro::run ending):
+  // still queued - leave the queue; taken off by a normal-mode unlock - clear `woken`,
+  // which is this waiter's, or no unlock would wake anyone again; handed the mutex -
+  // unlock it, since nobody will.
+  struct undo_on_destroy {
     mutex& m;
     mutex::waiter& w;
-    ~leave_queue_on_destroy() {
-      if (!w.queued) return;
+    bool finished = false;  // the frame ran to its end: nothing to undo
+    ~undo_on_destroy() {
+      if (finished) return;
+      if (w.handed_off) {
+        m.unlock();  // cannot throw: the mutex is locked, for this waiter
+        return;
+      }
       detail::short_lock_guard guard(m.queue_lock_);
-      if (!w.queued) return;
-      m.queue_.remove(w);
-      if (!m.queue_.head) {
-        std::uint32_t s = m.state_.load(std::memory_order_relaxed);
-        // relaxed: a flag change under queue_lock_, which publishes the queue.
-        while (!m.state_.compare_exchange_weak(s, s & ~(mutex::has_waiters | mutex::starving),
-                                               std::memory_order_relaxed, std::memory_order_relaxed)) {
-        }
+      std::uint32_t clear = mutex::woken;
+      if (w.queued) {
+        m.queue_.remove(w);
+        clear = m.queue_.head ? 0 : mutex::has_waiters | mutex::starving;
+      }
+      std::uint32_t s = m.state_.load(std::memory_order_relaxed);
+      // relaxed: a flag change under queue_lock_, which publishes the queue.
+      while (!m.state_.compare_exchange_weak(s, s & ~clear, std::memory_order_relaxed, std::memory_order_relaxed)) {
       }
     }
   };
 
   static retry lock_slow(mutex& m) {
     mutex::waiter w;
-    leave_queue_on_destroy on_destroy{m, w};
+    undo_on_destroy undo{m, w};
     bool requeue = false;
     for (;;) {
       attempt a{m, w, requeue};
@@ -160,6 +168,7 @@ struct mutex_access {
       w.task = nullptr;
       requeue = true;
     }
+    undo.finished = true;
   }
 };
 

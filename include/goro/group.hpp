@@ -20,7 +20,8 @@
 //     suspends: with the limit reached, the new member waits (FIFO) for a slot before it
 //     calls f (Go's Go blocks the caller instead). try_go() starts a member only if a
 //     slot is free now, and returns whether it did. Changing the limit while members
-//     are running is a panic_error, as in Go.
+//     are running is a panic_error, as in Go. A limit of 0 admits nobody (Go's rule):
+//     try_go returns false, and a go() member waits forever without calling f.
 //   - Destroying the group cancels its context; members still running keep what they
 //     share alive and finish on their own.
 #pragma once
@@ -34,6 +35,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "goro/chan.hpp"
 #include "goro/context.hpp"
 #include "goro/spawn.hpp"
 #include "goro/sync.hpp"
@@ -69,7 +71,12 @@ struct group_state {
 template <class F, class... Args>
 task<> group_member(std::shared_ptr<group_state> s, bool has_slot, F f, Args... args) {
   if (s->limit && !has_slot) {
-    auto slot = s->limit->acquire(1);  // named: g++ 12, see goro/spawn.hpp
+    if (s->limit->size() == 0) {  // set_limit(0): Go's "no new members"; this one never runs
+      chan<> never = nullptr;
+      auto forever = never.recv();  // named: g++ 12, see goro/spawn.hpp
+      co_await forever;
+    }
+    auto slot = s->limit->acquire(1);
     co_await slot;
   }
   using R = std::invoke_result_t<F&, Args&...>;
@@ -125,7 +132,7 @@ class group {
 
   template <class F, class... Args>
   bool try_go(F&& f, Args&&... args) {
-    if (s_->limit && !s_->limit->try_acquire(1)) return false;
+    if (s_->limit && (s_->limit->size() == 0 || !s_->limit->try_acquire(1))) return false;
     start(true, std::forward<F>(f), std::forward<Args>(args)...);
     return true;
   }

@@ -59,11 +59,12 @@ struct timer_node {
   // then keep the node alive until after_fire has run (a reference count, say).
   void (*after_fire)(timer_node&) noexcept = nullptr;
 
-  // The worker whose heap holds it: set by timer_add, cleared (under that worker's timer
-  // lock) when the node fires, is cancelled, or goro::run ends, so that a frame destroyed after run
-  // returned never reaches a worker that no longer exists. Read by timer_cancel without
-  // the lock (relaxed: a stale non-null only makes it take a lock that still exists,
-  // since a null written at the end of run happens-before anything that runs after it).
+  // The worker whose heap holds it: set by timer_add; cleared under that worker's timer
+  // lock when the node is cancelled or goro::run ends, and when it fires, as the
+  // worker's last touch of the node, after fire() returned (a release store). Read by
+  // timer_cancel without the lock, with acquire: null means fire() has finished (or the
+  // node was never queued, or run ended: that null happens-before anything after run),
+  // and a stale non-null only makes it take a lock that still exists.
   std::atomic<void*> owner{nullptr};
   // Under the owner's timer lock:
   std::uint64_t seq = 0;                 // FIFO among equal deadlines
