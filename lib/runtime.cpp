@@ -69,6 +69,12 @@ namespace {
 // The runtime of the running goro::run. Written by run_main (release) before any worker
 // starts and cleared after they all stopped; read by any thread (acquire).
 std::atomic<runtime*> the_runtime{nullptr};
+// Threads outside the runtime inside a runtime_use (see runtime.hpp).
+std::atomic<unsigned> foreign_users{0};
+
+// Most timers one run_due_timers call fires; picked: half of the default local queue, so
+// one batch of woken tasks fits in the deque without overflowing to the global queue.
+constexpr std::size_t max_due_batch = 128;
 
 // Native stack a worker lets nested transfers use before bouncing (see transfer());
 // picked: far below the 8 MiB default thread stack, far above any real call depth.
@@ -170,7 +176,10 @@ void worker::run_due_timers() {
   due.clear();
   {
     short_lock_guard lock(timer_lock);
-    while (!timers.empty() && timers.front().deadline <= now) {
+    // At most max_due_batch per call: a mass expiry (100,000 sleepers due together) is
+    // run in slices between which tasks run and other workers can steal, instead of
+    // the first woken task waiting for all of them to be popped (perf/timers).
+    for (std::size_t n = 0; n < max_due_batch && !timers.empty() && timers.front().deadline <= now; ++n) {
       timer_node& t = timers.front();
       timers.remove(t);
       // Under the lock: a cancel that finds the node gone knows `fire` has finished.
@@ -355,6 +364,24 @@ runtime::runtime(const config& cfg, unsigned nworkers) {
 
 runtime::~runtime() = default;
 
+runtime_use::runtime_use() noexcept {
+  if (worker* w = current_worker) {
+    rt_ = &w->rt;
+    return;
+  }
+  // seq_cst, like run_main's teardown (a clear of the_runtime, then a load of this count):
+  // either the teardown sees this increment and waits for it, or the load below sees the
+  // cleared pointer (Dekker's pattern; acquire/release alone would allow both to miss).
+  foreign_users.fetch_add(1, std::memory_order_seq_cst);
+  counted_ = true;
+  rt_ = the_runtime.load(std::memory_order_seq_cst);
+}
+
+runtime_use::~runtime_use() {
+  // release: pairs with the teardown's load, so every use happens before the destruction.
+  if (counted_) foreign_users.fetch_sub(1, std::memory_order_release);
+}
+
 runtime* runtime::current() noexcept {
   // acquire: pairs with run_main's release store, so the workers are fully built.
   return the_runtime.load(std::memory_order_acquire);
@@ -484,7 +511,8 @@ void runtime::sweep() noexcept {
 // ---------------------------------------------------------------- hooks
 
 void submit(root_base& root) {
-  runtime* rt = runtime::current();
+  const runtime_use use;
+  runtime* rt = use.get();
   if (!rt || rt->stopping.load(std::memory_order_relaxed))
     throw std::logic_error("goro::go/goro::spawn called while no goro::run is active (started at " +
                            std::string(root.started_at.file_name()) + ":" + std::to_string(root.started_at.line()) + ")");
@@ -502,7 +530,8 @@ void submit(root_base& root) {
 void schedule(std::coroutine_handle<> h) noexcept {
   worker* w = current_worker;
   if (!w) {
-    runtime* rt = runtime::current();
+    const runtime_use use;
+    runtime* rt = use.get();
     if (!rt) {
       log().critical("goro: a task was woken after goro::run returned; it is dropped");
       return;
@@ -579,7 +608,12 @@ void run_main(const config& cfg, root_base& main) {
   if (!the_runtime.compare_exchange_strong(expected, &rt, std::memory_order_release, std::memory_order_relaxed))
     throw std::logic_error("goro::run called from two threads at once; one runtime per process");
   struct clear_runtime {
-    ~clear_runtime() { the_runtime.store(nullptr, std::memory_order_release); }  // pairs with current()
+    ~clear_runtime() {
+      // seq_cst store and load: see runtime_use. After the wait no other thread can
+      // reach the runtime.
+      the_runtime.store(nullptr, std::memory_order_seq_cst);
+      while (foreign_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    }
   } on_exit;
   rt.start(main);
   rt.sweep();
@@ -592,12 +626,14 @@ void run_main(const config& cfg, root_base& main) {
 namespace goro {
 
 unsigned maxprocs() {
-  if (auto* rt = detail::runtime::current()) return static_cast<unsigned>(rt->workers.size());
+  const detail::runtime_use use;
+  if (auto* rt = use.get()) return static_cast<unsigned>(rt->workers.size());
   return detail::default_maxprocs();
 }
 
 std::size_t num_tasks() noexcept {
-  auto* rt = detail::runtime::current();
+  const detail::runtime_use use;
+  auto* rt = use.get();
   if (!rt) return 0;
   // relaxed: counters; the sum is exact once the runtime is quiet.
   std::int64_t n = rt->external_spawned.load(std::memory_order_relaxed);
@@ -607,7 +643,8 @@ std::size_t num_tasks() noexcept {
 }
 
 void yield_awaiter::await_suspend(std::coroutine_handle<> self) const {
-  detail::runtime* rt = detail::runtime::current();
+  const detail::runtime_use use;
+  detail::runtime* rt = use.get();
   if (!rt) throw std::logic_error("goro::yield awaited outside goro::run");
   rt->push_global(self);
 }

@@ -119,6 +119,25 @@ class runtime {
 // The worker the calling thread runs, or null.
 extern constinit thread_local worker* current_worker;
 
+// The running runtime, for as long as this object lives, from any thread. A worker uses
+// its own runtime, which outlives it. A thread outside the runtime (a wake-up from a
+// std::thread, a spawn, num_tasks) is counted while it uses it, and goro::run waits for
+// those counts to drain before it destroys the runtime: otherwise the task such a
+// thread just woke could finish goro::run while the thread still touches the runtime
+// (the wake-up's notify). get() is null when no goro::run is active.
+class runtime_use {
+ public:
+  runtime_use() noexcept;
+  ~runtime_use();
+  runtime_use(const runtime_use&) = delete;
+  runtime_use& operator=(const runtime_use&) = delete;
+  runtime* get() const noexcept { return rt_; }
+
+ private:
+  runtime* rt_;
+  bool counted_ = false;
+};
+
 // Ring set-up with one clear message per refusal (lib/ring.cpp).
 void ring_init(io_uring& ring, unsigned entries);
 std::string ring_error_message(int error);

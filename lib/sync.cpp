@@ -180,14 +180,17 @@ std::coroutine_handle<> mutex::lock_awaiter::await_suspend(std::coroutine_handle
   return frame;
 }
 
-mutex::lock_awaiter::~lock_awaiter() {
-  if (slow_) slow_.destroy();  // its task was destroyed while the frame waited
-}
-
-mutex::lock_awaiter mutex::lock() noexcept { return lock_awaiter(*this); }
-mutex::scoped_lock_awaiter mutex::scoped_lock() noexcept { return scoped_lock_awaiter(*this); }
 
 void mutex::unlock_slow() {
+  {
+    // Nobody to wake (no waiters, or a woken one already on its way) and no hand-off:
+    // clear `locked` without the queue lock, as Go's unlockSlow does. Safe: the flags
+    // that decide it change only by CAS, so a change in between makes the CAS fail.
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    while ((s & locked) && !(s & starving) && (!(s & has_waiters) || (s & woken)))
+      // release: as in unlock().
+      if (state_.compare_exchange_weak(s, s & ~locked, std::memory_order_release, std::memory_order_relaxed)) return;
+  }
   detail::waiter* wake = nullptr;
   {
     detail::short_lock_guard guard(queue_lock_);

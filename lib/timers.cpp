@@ -9,8 +9,8 @@
 //   - start (constructor, reset): remove the node from its heap if queued, discard a
 //     value still in the channel (Go 1.23: no stale value after Stop or Reset), set the
 //     deadline and period, mark it armed, add it to the calling worker's heap.
-//   - stop: remove the node, discard a buffered value, disarm; report whether it was
-//     armed (so the firing, if it had already happened, has not been delivered).
+//   - stop: remove the node, discard a buffered value, disarm; report whether a value
+//     was still to come or not yet received (armed, or buffered): Go 1.23's Stop.
 //   - firing: fire() (under the heap's lock) only pins the state; after_fire (after that
 //     lock) takes the state's lock and delivers only if the state is armed and its
 //     deadline has passed. An after_fire made stale by a stop or reset therefore does
@@ -46,8 +46,9 @@ void unref(timer_state* t) noexcept {
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete t;
 }
 
-void discard_buffered(timer_state& t) noexcept {
-  (void)t.ch.try_recv();  // never throws: a timer's channel is never closed
+// Returns whether a value was waiting: it counts as not yet delivered (Go 1.23).
+bool discard_buffered(timer_state& t) noexcept {
+  return t.ch.try_recv().status == try_status::done;  // never throws: the channel is never closed
 }
 
 std::coroutine_handle<> pin(timer_node& node) noexcept {
@@ -94,22 +95,20 @@ bool timer_start(timer_state* t, clock::time_point deadline, clock::duration per
   if (!current_worker) throw std::logic_error("goro: a timer or ticker started or reset outside a goro task");
   short_lock_guard guard(t->lock);
   timer_cancel(*t);
-  const bool was_armed = t->armed;
-  discard_buffered(*t);
+  const bool was_pending = discard_buffered(*t) || t->armed;
   t->deadline = deadline;
   t->period = period;
   t->armed = true;
   timer_add(*t);
-  return was_armed;
+  return was_pending;
 }
 
 bool timer_stop(timer_state* t) {
   short_lock_guard guard(t->lock);
   timer_cancel(*t);
-  const bool was_armed = t->armed;
+  const bool was_pending = discard_buffered(*t) || t->armed;
   t->armed = false;
-  discard_buffered(*t);
-  return was_armed;
+  return was_pending;
 }
 
 recv_chan<clock::time_point> timer_channel(timer_state* t) noexcept { return t->ch; }

@@ -26,6 +26,9 @@ BENCHMARKS = {
     "pingpong": ("bench_pingpong", "pingpong"),
     "chan_mpmc": ("bench_chan_mpmc", "chan_mpmc"),
     "select4": ("bench_select4", "select4"),
+    "ctx_tree": ("bench_ctx_tree", "ctx_tree"),
+    "mutex": ("bench_mutex", "mutex"),
+    "timers": ("bench_timers", "timers"),
 }
 
 TIMEOUT_S = 120

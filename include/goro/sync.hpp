@@ -133,7 +133,9 @@ class mutex::lock_awaiter {
   explicit lock_awaiter(mutex& m) noexcept : m_(m) {}
   lock_awaiter(const lock_awaiter&) = delete;
   lock_awaiter& operator=(const lock_awaiter&) = delete;
-  ~lock_awaiter();  // a contended lock whose task is destroyed (goro::run ending) leaves the queue
+  ~lock_awaiter() {
+    if (slow_) slow_.destroy();  // its task was destroyed while the retry frame waited (run ending)
+  }
 
   bool await_ready() noexcept { return m_.try_lock(); }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> task);
@@ -154,6 +156,9 @@ class mutex::scoped_lock_awaiter : public lock_awaiter {
   using lock_awaiter::lock_awaiter;
   [[nodiscard]] mutex_lock await_resume() const noexcept { return mutex_lock(m_); }
 };
+
+inline mutex::lock_awaiter mutex::lock() noexcept { return lock_awaiter(*this); }
+inline mutex::scoped_lock_awaiter mutex::scoped_lock() noexcept { return scoped_lock_awaiter(*this); }
 
 // ---------------------------------------------------------------- shared_mutex
 

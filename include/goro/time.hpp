@@ -15,15 +15,17 @@
 // channel of capacity 1:
 //   goro::ticker tick(100ms);
 //   while (auto t = co_await tick.channel().recv()) { ... }   // every 100 ms
-//   - timer(d) fires once, d from now. stop() returns true if it stopped the timer
-//     before it fired; reset(d) re-arms it (returning whether it was still armed).
-//     After stop() or reset() returns, no value from the earlier arming is received
-//     (Go 1.23's rule: a value already buffered is discarded).
+//   - timer(d) fires once, d from now. stop() returns true if the timer's value had not
+//     been received yet (not fired, or fired and still buffered); reset(d) re-arms it and
+//     returns the same. After stop() or reset() returns, no value from the earlier
+//     arming is received: a buffered one is discarded (Go 1.23's rules; unlike Go 1.23,
+//     channel().size() shows a buffered value as 1).
 //   - ticker(period) fires every period (period > 0, else panic_error), on the grid
 //     start + k * period; a receiver slower than the period gets the ticks it can take
 //     and the rest are dropped, as Go does. stop() stops it; reset(period) restarts it.
-//   - Both are created, stopped and reset inside goro tasks (std::logic_error
-//     otherwise); destroying one stops it. Their channel never closes (as in Go).
+//   - Both are created and reset inside goro tasks (std::logic_error otherwise: the
+//     timer goes to the calling worker's heap); stop() and the destructor work from any
+//     thread. Destroying one stops it. Their channel never closes (as in Go).
 //
 // Go: time.Sleep, time.NewTimer, time.NewTicker. goro::after(d), the timer case of a
 // select, is in goro/select.hpp.

@@ -20,6 +20,9 @@ var benchmarks = map[string]func(){
 	"pingpong":   pingpongBench,
 	"chan_mpmc":  chanMPMC,
 	"select4":    select4Bench,
+	"ctx_tree":   ctxTreeBench,
+	"mutex":      mutexBench,
+	"timers":     timersBench,
 }
 
 func main() {
