@@ -94,6 +94,7 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 
 using namespace std::chrono_literals;
 using steady = goro::clock;  // not `using goro::clock`: it would clash with ::clock()
+using goro_test::problems;
 using goro_test::watchdog;
 
 namespace {
@@ -130,32 +131,6 @@ std::string show(std::error_code ec) {
 }
 
 double to_ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Violations seen inside tasks, checked by the test thread after goro::run.
-class problems {
- public:
-  void add(std::string what) {
-    std::lock_guard lock(mu_);
-    all_.push_back(std::move(what));
-  }
-  void expect(bool ok, const std::string& what) {
-    if (!ok) add(what);
-  }
-  std::vector<std::string> all() const {
-    std::lock_guard lock(mu_);
-    return all_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> all_;  // under mu_
-};
-
-void check_no_problems(const problems& p) {
-  const auto all = p.all();
-  for (const auto& s : all) FAIL_CHECK(s);
-  CHECK(all.empty());
-}
 
 // Yields until pred() holds (the watchdog bounds it).
 template <class Pred>
@@ -551,7 +526,7 @@ TEST_CASE("cancelling a node cancels every descendant before cancel() returns, a
   });
   CHECK(nodes == 156);
   CHECK(subtree_size == 31);  // the victim, its 5 children and their 25 children
-  check_no_problems(p);
+  p.check();
 }
 
 // ================================================================ done()
@@ -890,7 +865,7 @@ TEST_CASE("with_timeout: err() becomes deadline_exceeded, never before deadline(
   CHECK(final_err == deadline_exceeded);
   CHECK(final_cause == deadline_exceeded);
   CHECK(polls > 0);
-  check_no_problems(p);
+  p.check();
 }
 
 // Intent: deadline() is the earliest deadline on the chain: a child with a later
@@ -1060,7 +1035,7 @@ TEST_CASE("a parent's deadline cancels its children with deadline_exceeded") {
     }
   });
   CHECK(woke_with == deadline_exceeded);
-  check_no_problems(p);
+  p.check();
 }
 
 // Intent: a context with a deadline is created inside a goro task; outside one (on the
@@ -1174,7 +1149,7 @@ TEST_CASE("cause: empty while live, inherited by descendants through with_value,
     timeout_cause = goro::cause(to.ctx);
     timeout_child_cause = goro::cause(to_child.ctx);
   });
-  check_no_problems(p);
+  p.check();
   CHECK(timeout_err == deadline_exceeded);
   CHECK(timeout_cause == deadline_exceeded);
   CHECK(timeout_child_cause == deadline_exceeded);
@@ -1299,7 +1274,7 @@ TEST_CASE("values are visible through cancellable children and without_cancel, b
     check("cancelled");
     co_return;
   });
-  check_no_problems(p);
+  p.check();
 }
 
 // Intent: a value lives as long as a context that reaches it: dropping the with_value
@@ -1671,7 +1646,7 @@ TEST_CASE("sleep_for(ctx, d): a full sleep returns empty and is not early") {
     ec = co_await goro::sleep_until(ctx, steady::now() - 1s);
     p.expect(!ec, "sleep_until(ctx, a past time) returned " + show(ec));
   });
-  check_no_problems(p);
+  p.check();
 }
 
 // Intent: a 10 s sleep_for(ctx, d) ends promptly (well under 5 s) with canceled when ctx

@@ -1,6 +1,10 @@
 // Helpers shared by goro's test suites.
 #pragma once
 
+#include <doctest/doctest.h>
+
+#include <goro/goro.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -9,8 +13,11 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace goro_test {
 
@@ -71,5 +78,99 @@ class watchdog {
   bool finished_ = false;  // under mu_
   std::thread thread_;     // last: starts after the fields above exist
 };
+
+// Violations seen inside tasks (doctest is not thread-safe, so no check runs inside a
+// task), checked by the test thread after goro::run: with CHECK_NO_PROBLEMS (the count
+// and the first) or check() (every one, as a failed check of its own).
+class problems {
+ public:
+  void add(std::string what) {
+    std::lock_guard lock(mu_);
+    all_.push_back(std::move(what));
+  }
+  void expect(bool ok, const std::string& what) {
+    if (!ok) add(what);
+  }
+  int count() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(all_.size());
+  }
+  std::string first() const {
+    std::lock_guard lock(mu_);
+    return all_.empty() ? std::string() : all_.front();
+  }
+  void check() const {  // on the test thread, after goro::run
+    std::lock_guard lock(mu_);
+    for (const auto& s : all_) FAIL_CHECK(s);
+    CHECK(all_.empty());
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> all_;  // under mu_
+};
+
+// One check that a goro_test::problems is empty, naming how many there were and the
+// first (a macro, so that a failure names the caller's line).
+#define CHECK_NO_PROBLEMS(p)                                                          \
+  do {                                                                                \
+    INFO((p).count() << " violations seen inside tasks; the first: " << (p).first()); \
+    CHECK((p).count() == 0);                                                          \
+  } while (0)
+
+// ---------------------------------------------------------------- stress tests
+
+// splitmix64: a small, fast, well-mixed generator; the stress tests' random choices.
+inline std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// A seeded random source: rng r{seed}; the same seed gives the same choices.
+struct rng {
+  std::uint64_t state;
+  std::uint64_t next() { return splitmix64(state); }
+  std::uint32_t below(std::uint32_t n) { return n == 0 ? 0 : static_cast<std::uint32_t>(next() % n); }
+  template <class T>
+  void shuffle(std::vector<T>& v) {
+    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(static_cast<std::uint32_t>(i))]);
+  }
+};
+
+// The base seed of a stress test: GORO_STRESS_SEED=<n> if set (to rerun a failure),
+// otherwise random.
+inline std::uint64_t base_seed() {
+  if (const char* env = std::getenv("GORO_STRESS_SEED")) return std::strtoull(env, nullptr, 10);
+  std::random_device rd;
+  return (std::uint64_t(rd()) << 32) ^ rd();
+}
+
+// The seed that reruns what is running, for stress_watchdog's message.
+inline std::atomic<std::uint64_t> current_seed{0};
+
+// base_seed(), also made the current_seed: the seed a test case that uses one seed
+// throughout starts with.
+inline std::uint64_t test_case_seed() {
+  const std::uint64_t seed = base_seed();
+  current_seed.store(seed);
+  return seed;
+}
+
+// A watchdog whose message names GORO_STRESS_SEED=<current_seed> to reproduce the run.
+inline watchdog stress_watchdog(const char* what, std::chrono::seconds limit) {
+  return watchdog(what, limit, [] {
+    return "; reproduce with GORO_STRESS_SEED=" + std::to_string(current_seed.load());
+  });
+}
+
+// num_tasks() once the tasks of a run are done: every task was joined or waited for,
+// but one may still be taking its final step on another worker; give it up to 10 s.
+inline goro::task<std::size_t> settled_num_tasks() {
+  const auto give_up = goro::clock::now() + std::chrono::seconds(10);
+  while (goro::num_tasks() != 1 && goro::clock::now() < give_up) co_await goro::yield();
+  co_return goro::num_tasks();
+}
 
 }  // namespace goro_test

@@ -369,26 +369,7 @@ namespace {
 
 using tick_chan = goro::recv_chan<steady::time_point>;
 
-// Violations seen inside tasks, checked by the test thread after goro::run.
-class problems_list {
- public:
-  void add(std::string what) {
-    std::lock_guard lock(mu_);
-    all_.push_back(std::move(what));
-  }
-  void expect(bool ok, const std::string& what) {
-    if (!ok) add(what);
-  }
-  void check() const {  // on the test thread, after goro::run
-    std::lock_guard lock(mu_);
-    for (const auto& s : all_) FAIL_CHECK(s);
-    CHECK(all_.empty());
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> all_;  // under mu_
-};
+using goro_test::problems;
 
 // The next value on ch, or empty if none came within `limit`.
 goro::task<std::optional<steady::time_point>> next_value(tick_chan ch, steady::duration limit) {
@@ -513,7 +494,7 @@ TEST_CASE("timer stop() after its value was received returns false; a buffered v
 // reset, never before.
 TEST_CASE("timer reset() re-arms it, returning whether it was still armed") {
   goro_test::watchdog guard("timer reset", 60s);
-  problems_list p;
+  problems p;
   goro::run(goro::config{.maxprocs = 2}, [&]() -> goro::task<> {
     goro::timer t(1h);
     auto ch = t.channel();
@@ -544,7 +525,7 @@ TEST_CASE("timer reset() re-arms it, returning whether it was still armed") {
 // time + d), and it is the only one.
 TEST_CASE("timer reset(): no stale value from the earlier arming") {
   goro_test::watchdog guard("timer reset stale", 60s);
-  problems_list p;
+  problems p;
   goro::run(goro::config{.maxprocs = 1}, [&]() -> goro::task<> {
     {
       goro::timer t(1ms);
@@ -582,7 +563,7 @@ TEST_CASE("timer reset(): no stale value from the earlier arming") {
 // reset on another worker never delivers.
 TEST_CASE("timer reset repeatedly from both workers: every value is from the latest arming") {
   goro_test::watchdog guard("timer reset both workers", 120s);
-  problems_list p;
+  problems p;
   int received = 0;
   constexpr int rounds = 300;
   goro::run(goro::config{.maxprocs = 2}, [&]() -> goro::task<> {
@@ -829,7 +810,7 @@ TEST_CASE("ticker stop() stops ticks and discards a buffered one") {
 // reset throws panic_error and leaves the ticker ticking at its old period.
 TEST_CASE("ticker reset(period) changes the period") {
   goro_test::watchdog guard("ticker reset", 60s);
-  problems_list p;
+  problems p;
   bool reset_threw = false;
   goro::run(goro::config{.maxprocs = 2}, [&]() -> goro::task<> {
     goro::ticker k(1h);

@@ -112,75 +112,20 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using goro_test::base_seed;
+using goro_test::current_seed;
+using goro_test::problems;
+using goro_test::rng;
+using goro_test::settled_num_tasks;
+using goro_test::splitmix64;
+using goro_test::test_case_seed;
 using goro_test::watchdog;
 
 namespace {
 
 // ---------------------------------------------------------------- helpers
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-struct rng {
-  std::uint64_t state;
-  std::uint64_t next() { return splitmix64(state); }
-  std::uint32_t below(std::uint32_t n) { return n == 0 ? 0 : static_cast<std::uint32_t>(next() % n); }
-};
-
-std::uint64_t base_seed() {
-  if (const char* env = std::getenv("GORO_STRESS_SEED")) return std::strtoull(env, nullptr, 10);
-  std::random_device rd;
-  return (std::uint64_t(rd()) << 32) ^ rd();
-}
-
-// The seed that reruns what is running, for the watchdog's message.
-std::atomic<std::uint64_t> current_seed{0};
-
-watchdog stress_watchdog(const char* what) {
-  return watchdog(what, 120s, [] {
-    return "; reproduce with GORO_STRESS_SEED=" + std::to_string(current_seed.load());
-  });
-}
-
-// Violations seen inside tasks, checked by the test thread after goro::run.
-class problems {
- public:
-  void add(std::string what) {
-    std::lock_guard lock(mu_);
-    if (count_++ == 0) first_ = std::move(what);
-  }
-  int count() const {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-  std::string first() const {
-    std::lock_guard lock(mu_);
-    return first_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  int count_ = 0;
-  std::string first_;
-};
-
-#define CHECK_NO_PROBLEMS(p)                                                          \
-  do {                                                                                \
-    INFO((p).count() << " violations seen inside tasks; the first: " << (p).first()); \
-    CHECK((p).count() == 0);                                                          \
-  } while (0)
-
-// num_tasks() once the tasks of a run are done: every task was joined or waited for,
-// but one may still be taking its final step on another worker; give it up to 10 s.
-goro::task<std::size_t> settled_num_tasks() {
-  const auto give_up = goro::clock::now() + 10s;
-  while (goro::num_tasks() != 1 && goro::clock::now() < give_up) co_await goro::yield();
-  co_return goro::num_tasks();
-}
+watchdog stress_watchdog(const char* what) { return goro_test::stress_watchdog(what, 120s); }
 
 std::string str(std::uint64_t v) { return std::to_string(v); }
 
@@ -1149,8 +1094,7 @@ TEST_CASE("producers x consumers with random closes: every value sent is receive
 // and switches each case off with a nil channel when that channel closes.
 TEST_CASE("fan-in: 6 consumers select over 4 channels (capacity 0, 1, 16, 1024), nil-ing closed ones") {
   watchdog dog = stress_watchdog("fan-in over 4 channels");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   constexpr std::uint32_t values = 100'000;
   const auto t0 = goro::clock::now();
   run_fan_in(seed, values, 2, 256);
@@ -1166,8 +1110,7 @@ TEST_CASE("fan-in: 6 consumers select over 4 channels (capacity 0, 1, 16, 1024),
 // channel and other tasks operating on the select's other channels.
 TEST_CASE("select with default never takes default while a case is guaranteed ready") {
   watchdog dog = stress_watchdog("default race");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   constexpr std::uint32_t iterations = 100'000;
   run_default_race(seed, iterations, 2, 256);
   run_default_race(seed + 1, iterations / 10, 2, 4);
@@ -1178,8 +1121,7 @@ TEST_CASE("select with default never takes default while a case is guaranteed re
 // outcomes and loses nothing.
 TEST_CASE("non-blocking receive racing close: only legal outcomes") {
   watchdog dog = stress_watchdog("close race");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   run_close_race(seed, 10'000, 2, 256);
   run_close_race(seed + 1, 2'000, 2, 4);
   run_close_race(seed + 2, 2'000, 4, 256);
@@ -1190,8 +1132,7 @@ TEST_CASE("non-blocking receive racing close: only legal outcomes") {
 // each task's +1.
 TEST_CASE("daisy chain of 10,000 tasks") {
   watchdog dog = stress_watchdog("daisy chain");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   run_daisy_chain(seed, 10'000, 2, 256);
   run_daisy_chain(seed + 1, 10'000, 2, 4);
   run_daisy_chain(seed + 2, 10'000, 1, 256);

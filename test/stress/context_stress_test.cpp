@@ -88,70 +88,16 @@
 
 using namespace std::chrono_literals;
 using steady = goro::clock;
+using goro_test::problems;
+using goro_test::rng;
+using goro_test::test_case_seed;
 using goro_test::watchdog;
 
 namespace {
 
 // ---------------------------------------------------------------- helpers
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-struct rng {
-  std::uint64_t state;
-  std::uint64_t next() { return splitmix64(state); }
-  std::uint32_t below(std::uint32_t n) { return n == 0 ? 0 : static_cast<std::uint32_t>(next() % n); }
-  template <class T>
-  void shuffle(std::vector<T>& v) {
-    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(static_cast<std::uint32_t>(i))]);
-  }
-};
-
-std::uint64_t base_seed() {
-  if (const char* env = std::getenv("GORO_STRESS_SEED")) return std::strtoull(env, nullptr, 10);
-  std::random_device rd;
-  return (std::uint64_t(rd()) << 32) ^ rd();
-}
-
-std::atomic<std::uint64_t> current_seed{0};
-
-watchdog stress_watchdog(const char* what) {
-  return watchdog(what, 240s, [] { return "; reproduce with GORO_STRESS_SEED=" + std::to_string(current_seed.load()); });
-}
-
-class problems {
- public:
-  void add(std::string what) {
-    std::lock_guard lock(mu_);
-    if (count_++ == 0) first_ = std::move(what);
-  }
-  void expect(bool ok, const std::string& what) {
-    if (!ok) add(what);
-  }
-  int count() const {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-  std::string first() const {
-    std::lock_guard lock(mu_);
-    return first_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  int count_ = 0;      // under mu_
-  std::string first_;  // under mu_
-};
-
-#define CHECK_NO_PROBLEMS(p)                                                                 \
-  do {                                                                                       \
-    INFO((p).count() << " violations; the first: " << (p).first());                         \
-    CHECK((p).count() == 0);                                                                 \
-  } while (0)
+watchdog stress_watchdog(const char* what) { return goro_test::stress_watchdog(what, 240s); }
 
 struct user {
   using value_type = std::string;
@@ -828,13 +774,23 @@ void run_deadline_race(std::uint64_t seed, problems& out, dl_totals& totals) {
   });
 }
 
+// A test case of `trials` runs of `run` from consecutive seeds, stopping at the first
+// violation.
+void run_trials(const char* what, int trials, void (*run)(std::uint64_t, problems&)) {
+  auto guard = stress_watchdog(what);
+  const std::uint64_t seed = test_case_seed();
+  problems bad;
+  for (int t = 0; t < trials && bad.count() == 0; ++t) run(seed + t, bad);
+  INFO("reproduce with GORO_STRESS_SEED=" << seed);
+  CHECK_NO_PROBLEMS(bad);
+}
+
 }  // namespace
 
 // Intent: design 1; three runs, one per way of cancelling the root.
 TEST_CASE("cancel propagation over a 111,111-node tree wakes 100,000 leaf waiters") {
   auto guard = stress_watchdog("big tree");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   problems bad;
   for (int m = 0; m < 3; ++m) {
     std::uint64_t ms = 0;
@@ -847,31 +803,18 @@ TEST_CASE("cancel propagation over a 111,111-node tree wakes 100,000 leaf waiter
 
 // Intent: design 2; 200 trees.
 TEST_CASE("concurrent cancels of every node of a 101-node tree from threads and tasks") {
-  auto guard = stress_watchdog("concurrent cancels");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
-  problems bad;
-  for (int t = 0; t < 200 && bad.count() == 0; ++t) run_concurrent_cancels(seed + t, bad);
-  INFO("reproduce with GORO_STRESS_SEED=" << seed);
-  CHECK_NO_PROBLEMS(bad);
+  run_trials("concurrent cancels", 200, run_concurrent_cancels);
 }
 
 // Intent: design 3; 200 trials.
 TEST_CASE("children created while the parent is cancelled are never left live") {
-  auto guard = stress_watchdog("creation race");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
-  problems bad;
-  for (int t = 0; t < 200 && bad.count() == 0; ++t) run_creation_race(seed + t, bad);
-  INFO("reproduce with GORO_STRESS_SEED=" << seed);
-  CHECK_NO_PROBLEMS(bad);
+  run_trials("creation race", 200, run_creation_race);
 }
 
 // Intent: design 4; 10,000 trials.
 TEST_CASE("after_func stop() racing cancel: exactly one of stop() true and f ran, 10,000 trials") {
   auto guard = stress_watchdog("after_func race");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   problems bad;
   af_totals totals;
   run_after_func_race(seed, bad, totals);
@@ -884,8 +827,7 @@ TEST_CASE("after_func stop() racing cancel: exactly one of stop() true and f ran
 // Intent: design 5; 2,000 trials.
 TEST_CASE("deadlines racing explicit cancels: err() is set once and everyone agrees on it") {
   auto guard = stress_watchdog("deadline race");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  const std::uint64_t seed = test_case_seed();
   problems bad;
   dl_totals totals;
   run_deadline_race(seed, bad, totals);
@@ -899,8 +841,7 @@ TEST_CASE("deadlines racing explicit cancels: err() is set once and everyone agr
 // a foreign thread's wake-up after that wake-up has let goro::run end.
 TEST_CASE("foreign wake-up racing the end of goro::run: cancel() from a std::thread") {
   auto guard = stress_watchdog("foreign wake-up vs run end");
-  const std::uint64_t seed = base_seed();
-  current_seed.store(seed);
+  test_case_seed();  // no random choices: only for the watchdog's message
   int woke = 0;
   for (int i = 0; i < 1'000; ++i) {
     std::thread t;

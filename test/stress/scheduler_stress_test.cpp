@@ -43,6 +43,10 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using goro_test::base_seed;
+using goro_test::current_seed;
+using goro_test::settled_num_tasks;
+using goro_test::splitmix64;
 using goro_test::watchdog;
 
 namespace {
@@ -66,13 +70,6 @@ struct tree {
   std::vector<node> nodes;  // nodes[0] is the root
   std::size_t tasks = 0;    // nodes started as tasks (spawn or go), the root excluded
 };
-
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 std::uint32_t add_node(tree& t, std::uint64_t& rng, std::uint32_t budget, unsigned depth) {
   const auto id = static_cast<std::uint32_t>(t.nodes.size());
@@ -178,13 +175,6 @@ goro::task<std::uint64_t> visit(walk_state* s, std::uint32_t id) {
 
 // ---------------------------------------------------------------- harness
 
-
-std::uint64_t base_seed() {
-  if (const char* env = std::getenv("GORO_STRESS_SEED")) return std::strtoull(env, nullptr, 10);
-  std::random_device rd;
-  return (std::uint64_t(rd()) << 32) ^ rd();
-}
-
 struct run_outcome {
   std::uint64_t result = 0;
   std::size_t tasks_left = 0;  // num_tasks() once the tree is done: the main task only
@@ -196,11 +186,7 @@ void run_tree(const tree& t, unsigned queue_size) {
   run_outcome out;
   out.result = goro::run(goro::config{.maxprocs = 2, .local_queue_size = queue_size}, [&]() -> goro::task<std::uint64_t> {
     const std::uint64_t r = co_await visit(&s, 0);
-    // Every task was joined or waited for, but a task that called wg.done() may still be
-    // taking its final step on the other worker: give num_tasks() up to 10 s to settle.
-    const auto give_up = goro::clock::now() + 10s;
-    while (goro::num_tasks() != 1 && goro::clock::now() < give_up) co_await goro::yield();
-    out.tasks_left = goro::num_tasks();
+    out.tasks_left = co_await settled_num_tasks();
     co_return r;
   });
 
@@ -218,14 +204,7 @@ void run_tree(const tree& t, unsigned queue_size) {
   CHECK(not_once == 0);
 }
 
-// The seed that reruns the tree being run, for the watchdog's message.
-std::atomic<std::uint64_t> current_seed{0};
-
-watchdog stress_watchdog() {
-  return watchdog("a stress run", 120s, [] {
-    return "; reproduce with GORO_STRESS_SEED=" + std::to_string(current_seed.load());
-  });
-}
+watchdog stress_watchdog() { return goro_test::stress_watchdog("a stress run", 120s); }
 
 void run_trees(unsigned queue_size, int trees, std::uint32_t max_nodes) {
   watchdog dog = stress_watchdog();

@@ -83,6 +83,10 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using goro_test::problems;
+using goro_test::rng;
+using goro_test::settled_num_tasks;
+using goro_test::test_case_seed;
 using goro_test::watchdog;
 using steady = goro::clock;  // not `using goro::clock`: it would clash with ::clock()
 
@@ -90,72 +94,10 @@ namespace {
 
 // ---------------------------------------------------------------- helpers
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-struct rng {
-  std::uint64_t state;
-  std::uint64_t next() { return splitmix64(state); }
-  std::uint32_t below(std::uint32_t n) { return n == 0 ? 0 : static_cast<std::uint32_t>(next() % n); }
-};
-
-std::uint64_t base_seed() {
-  if (const char* env = std::getenv("GORO_STRESS_SEED")) return std::strtoull(env, nullptr, 10);
-  std::random_device rd;
-  return (std::uint64_t(rd()) << 32) ^ rd();
-}
-
-// The seed that reruns what is running, for the watchdog's message.
-std::atomic<std::uint64_t> current_seed{0};
-
-watchdog stress_watchdog(const char* what) {
-  return watchdog(what, 300s, [] {
-    return "; reproduce with GORO_STRESS_SEED=" + std::to_string(current_seed.load());
-  });
-}
+watchdog stress_watchdog(const char* what) { return goro_test::stress_watchdog(what, 300s); }
 
 // Every worker the machine has, and at least two so that tasks really run in parallel.
 unsigned all_workers() { return std::max(2u, std::thread::hardware_concurrency()); }
-
-// Violations seen inside tasks, checked by the test thread after goro::run.
-class problems {
- public:
-  void add(std::string what) {
-    std::lock_guard lock(mu_);
-    if (count_++ == 0) first_ = std::move(what);
-  }
-  int count() const {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-  std::string first() const {
-    std::lock_guard lock(mu_);
-    return first_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  int count_ = 0;
-  std::string first_;
-};
-
-#define CHECK_NO_PROBLEMS(p)                                                          \
-  do {                                                                                \
-    INFO((p).count() << " violations seen inside tasks; the first: " << (p).first()); \
-    CHECK((p).count() == 0);                                                          \
-  } while (0)
-
-// num_tasks() once the tasks of a run are done: every task was waited for, but one may
-// still be taking its final step on another worker; give it up to 10 s.
-goro::task<std::size_t> settled_num_tasks() {
-  const auto give_up = steady::now() + 10s;
-  while (goro::num_tasks() != 1 && steady::now() < give_up) co_await goro::yield();
-  co_return goro::num_tasks();
-}
 
 double ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -231,8 +173,7 @@ goro::task<> hammer_task(hammer_state& s, hammer_result& out, std::uint64_t seed
 
 TEST_CASE("mutex hammer: 8 tasks x 200,000 sections on all workers, exact count, no wait over 1 s") {
   auto dog = stress_watchdog("mutex hammer");
-  const std::uint64_t seed = base_seed();
-  current_seed = seed;
+  const std::uint64_t seed = test_case_seed();
   constexpr int tasks = 8, iterations = 200'000;
   const unsigned procs = all_workers();
   hammer_state s;
@@ -393,8 +334,7 @@ goro::task<> rw_writer(rw_state& s, rw_result& out, std::uint64_t seed, int sect
 
 TEST_CASE("shared_mutex: 2 writers complete their sections while 6 readers keep re-acquiring") {
   auto dog = stress_watchdog("shared_mutex writer progress");
-  const std::uint64_t seed = base_seed();
-  current_seed = seed;
+  const std::uint64_t seed = test_case_seed();
   constexpr int readers = 6, writers = 2, sections = 20'000;
   const unsigned procs = all_workers();
   rw_state s;
@@ -565,8 +505,7 @@ goro::task<> sem_noise(sem_state& s, goro::chan<> stop) {
 
 TEST_CASE("semaphore: random weights over 16 tasks never over-grant and leak nothing") {
   auto dog = stress_watchdog("semaphore random weights");
-  const std::uint64_t seed = base_seed();
-  current_seed = seed;
+  const std::uint64_t seed = test_case_seed();
   constexpr int tasks = 16, iterations = 20'000;
   const unsigned procs = all_workers();
   rng pick{seed};
@@ -652,8 +591,7 @@ goro::task<> cancel_waiter(cancel_round& w, goro::context ctx, goro::wait_group&
 
 TEST_CASE("semaphore: acquire(ctx) racing cancel and release never leaks a unit") {
   auto dog = stress_watchdog("semaphore acquire(ctx) racing cancel");
-  const std::uint64_t seed = base_seed();
-  current_seed = seed;
+  const std::uint64_t seed = test_case_seed();
   constexpr int rounds = 20'000, waiters = 3;
   constexpr std::int64_t size = 4;
   problems bad;
@@ -768,8 +706,7 @@ goro::task<> once_caller(once_round& rd, std::atomic<long>& overlapped) {
 
 TEST_CASE("once: 10,000 fresh once objects under racing callers") {
   auto dog = stress_watchdog("once racing callers");
-  const std::uint64_t seed = base_seed();
-  current_seed = seed;
+  const std::uint64_t seed = test_case_seed();
   constexpr int rounds = 10'000, callers = 4;
   const unsigned procs = all_workers();
   problems bad;
