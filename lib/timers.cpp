@@ -29,13 +29,12 @@
 namespace goro::detail {
 
 struct timer_state final : timer_node {
-  explicit timer_state(clock::duration p) : period(p) {}
 
   std::atomic<std::uint32_t> refs{1};
   short_lock lock{lock_rank::timer_object};
   const chan<clock::time_point> ch{1};
   // Under lock:
-  clock::duration period;  // zero: a one-shot timer
+  clock::duration period{};  // zero: a one-shot timer
   bool armed = false;
 };
 
@@ -79,8 +78,8 @@ void deliver(timer_node& node) noexcept {
 
 }  // namespace
 
-timer_state* timer_create(clock::duration period) {
-  auto* t = new timer_state(period);
+timer_state* timer_create() {
+  auto* t = new timer_state;
   t->fire = pin;
   t->after_fire = deliver;
   return t;

@@ -108,62 +108,65 @@ class sleep_awaiter : detail::timer_node {
 
 namespace detail {
 struct timer_state;  // lib/timers.cpp
-timer_state* timer_create(clock::duration period);  // period zero: a one-shot timer
-void timer_destroy(timer_state* t) noexcept;        // stops it and drops the handle's reference
+timer_state* timer_create();                     // not armed yet
+void timer_destroy(timer_state* t) noexcept;     // stops it and drops the handle's reference
+// Arms it for `deadline`, then every `period` after (zero: once); returns whether a value
+// of the earlier arming was still to come. Throws std::logic_error outside a goro task.
 bool timer_start(timer_state* t, clock::time_point deadline, clock::duration period);
-bool timer_stop(timer_state* t);
+bool timer_stop(timer_state* t);                 // any thread; the same return value
 recv_chan<clock::time_point> timer_channel(timer_state* t) noexcept;
+
+// What timer and ticker share: the state, armed at construction, stopped at destruction.
+class timer_handle {
+ public:
+  timer_handle(const timer_handle&) = delete;
+  timer_handle& operator=(const timer_handle&) = delete;
+  ~timer_handle() { timer_destroy(t_); }
+
+  recv_chan<clock::time_point> channel() const noexcept { return timer_channel(t_); }
+
+ protected:
+  timer_handle(clock::duration first, clock::duration period) : t_(timer_create()) {
+    try {
+      start(first, period);
+    } catch (...) {
+      timer_destroy(t_);
+      throw;
+    }
+  }
+  bool start(clock::duration first, clock::duration period) { return timer_start(t_, clock::now() + first, period); }
+  bool stop_timer() { return timer_stop(t_); }
+
+ private:
+  timer_state* t_;
+};
 }  // namespace detail
 
 // Go's time.Timer: one value on channel() when it fires. See the contract above.
-class timer {
+class timer : public detail::timer_handle {
  public:
   template <class Rep, class Period>
-  explicit timer(std::chrono::duration<Rep, Period> d) : t_(detail::timer_create(clock::duration::zero())) {
-    try {
-      reset(d);
-    } catch (...) {
-      detail::timer_destroy(t_);
-      throw;
-    }
-  }
-  timer(const timer&) = delete;
-  timer& operator=(const timer&) = delete;
-  ~timer() { detail::timer_destroy(t_); }
+  explicit timer(std::chrono::duration<Rep, Period> d)
+      : timer_handle(std::chrono::ceil<clock::duration>(d), clock::duration::zero()) {}
 
-  recv_chan<clock::time_point> channel() const noexcept { return detail::timer_channel(t_); }
-  bool stop() { return detail::timer_stop(t_); }
+  bool stop() { return stop_timer(); }
   template <class Rep, class Period>
   bool reset(std::chrono::duration<Rep, Period> d) {
-    return detail::timer_start(t_, clock::now() + std::chrono::ceil<clock::duration>(d), clock::duration::zero());
+    return start(std::chrono::ceil<clock::duration>(d), clock::duration::zero());
   }
-
- private:
-  detail::timer_state* t_;
 };
 
 // Go's time.Ticker: a value on channel() every period. See the contract above.
-class ticker {
+class ticker : public detail::timer_handle {
  public:
   template <class Rep, class Period>
-  explicit ticker(std::chrono::duration<Rep, Period> period) : t_(detail::timer_create(check(period))) {
-    try {
-      reset(period);
-    } catch (...) {
-      detail::timer_destroy(t_);
-      throw;
-    }
-  }
-  ticker(const ticker&) = delete;
-  ticker& operator=(const ticker&) = delete;
-  ~ticker() { detail::timer_destroy(t_); }
+  explicit ticker(std::chrono::duration<Rep, Period> period) : timer_handle(check(period), check(period)) {}
 
-  recv_chan<clock::time_point> channel() const noexcept { return detail::timer_channel(t_); }
-  void stop() { detail::timer_stop(t_); }
+  void stop() { stop_timer(); }
   template <class Rep, class Period>
   void reset(std::chrono::duration<Rep, Period> period) {
     const auto p = check(period);
-    detail::timer_start(t_, clock::now() + p, p);
+    start(p, p);
   }
 
  private:
@@ -173,7 +176,6 @@ class ticker {
     if (p <= clock::duration::zero()) throw panic_error("goro::ticker: the period must be positive");
     return p;
   }
-  detail::timer_state* t_;
 };
 
 inline sleep_awaiter sleep_until(clock::time_point deadline) noexcept { return sleep_awaiter(deadline); }
