@@ -7,8 +7,9 @@
 //   co_await m.lock(); ...; m.unlock();                             // the same, by hand
 //
 // Contract (all four)
-//   - Waiting suspends the task, never the worker thread; waiting allocates nothing
-//     except a contended mutex::lock (one frame from the frame pool).
+//   - Waiting suspends the task, never the worker thread. Allocation: one frame from
+//     the frame pool for a contended mutex::lock and for every once::call (a coroutine);
+//     nothing else.
 //   - Misuse is a goro::panic_error thrown before anything changes: unlocking a mutex
 //     that is not locked, releasing more semaphore units than are held, asking a
 //     semaphore for more than its size.
