@@ -119,17 +119,13 @@ const cancel_node* as_cancel(const context_node* n) noexcept { return static_cas
 // Marks n cancelled, wakes its waiters, removes its timer and pushes its children (with
 // the list's references) on `stack`. Returns false if n already was cancelled.
 bool cancel_one(cancel_node& n, errc err, std::error_code cause, cancel_node*& stack) noexcept {
-  waiter* first = nullptr;
-  waiter** last = &first;
+  wake_list woken;
   {
     short_lock_guard guard(n.lock);
     if (n.state.load(std::memory_order_relaxed) != 0) return false;  // under the lock: exact
     n.cause = cause ? cause : make_error_code(err);
     n.state.store(static_cast<int>(err), std::memory_order_release);  // pairs with context_err's acquire
-    while (waiter* w = n.waiters.dequeue_claimed()) {  // FIFO wake order
-      *last = w;
-      last = &w->next;
-    }
+    while (waiter* w = n.waiters.dequeue_claimed()) woken.append(*w);  // FIFO wake order
     for (cancel_node* k = n.children; k;) {
       cancel_node* next = k->next_sibling;
       k->linked = false;  // guarded by n.lock; k and its list reference now belong to us
@@ -140,11 +136,7 @@ bool cancel_one(cancel_node& n, errc err, std::error_code cause, cancel_node*& s
     }
     n.children = nullptr;
   }
-  for (waiter* w = first; w;) {
-    waiter* next = w->next;  // read first: the woken task may destroy w
-    schedule(w->task);
-    w = next;
-  }
+  woken.wake_all();
   if (n.timer_armed) timer_cancel(n);
   return true;
 }
@@ -287,7 +279,8 @@ context_node* context_make_cancel(context_node* parent, std::optional<clock::tim
       }
     }
     if (parent_done) {
-      // Born cancelled with the parent's err and cause; the parent's fields are final.
+      // Born cancelled with the parent's err and cause; the parent's fields are final
+      // (acquire: pairs with cancel_one's release, although the lock already ordered them).
       context_cancel(n, static_cast<errc>(pc->state.load(std::memory_order_acquire)), pc->cause);
       return n;
     }

@@ -48,15 +48,6 @@ namespace {
 // Go's starvationThresholdNs.
 constexpr auto starvation_threshold = 1ms;
 
-// Wakes a chain of granted waiters (linked by `next`), after the lock was released.
-void wake_chain(detail::waiter* w) noexcept {
-  while (w) {
-    detail::waiter* next = w->next;  // read first: the woken task may destroy w
-    detail::schedule(w->task);
-    w = next;
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- mutex
@@ -97,7 +88,7 @@ struct mutex_access {
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> frame) noexcept {
       detail::short_lock_guard guard(m.queue_lock_);
-      std::uint32_t s = m.state_.load(std::memory_order_relaxed);
+      std::uint32_t s = m.state_.load(std::memory_order_relaxed);  // a first guess for the CASes
       for (;;) {
         std::uint32_t next = requeue ? s & ~mutex::woken : s;
         if (!(s & (mutex::locked | mutex::starving))) {
@@ -186,7 +177,7 @@ void mutex::unlock_slow() {
     // Nobody to wake (no waiters, or a woken one already on its way) and no hand-off:
     // clear `locked` without the queue lock, as Go's unlockSlow does. Safe: the flags
     // that decide it change only by CAS, so a change in between makes the CAS fail.
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    std::uint32_t s = state_.load(std::memory_order_relaxed);  // a first guess for the CAS
     while ((s & locked) && !(s & starving) && (!(s & has_waiters) || (s & woken)))
       // release: as in unlock().
       if (state_.compare_exchange_weak(s, s & ~locked, std::memory_order_release, std::memory_order_relaxed)) return;
@@ -194,7 +185,7 @@ void mutex::unlock_slow() {
   detail::waiter* wake = nullptr;
   {
     detail::short_lock_guard guard(queue_lock_);
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    std::uint32_t s = state_.load(std::memory_order_relaxed);  // a first guess for the CAS
     bool hand_off;
     for (;;) {
       if (!(s & locked)) throw panic_error("goro::mutex::unlock: the mutex is not locked");
@@ -259,53 +250,49 @@ bool shared_mutex::lock_awaiter::await_suspend(std::coroutine_handle<> task) noe
 
 shared_mutex::lock_awaiter::~lock_awaiter() {
   if (!w_.queued) return;  // cleared only under lock_ by the granter, before the wake-up
-  detail::waiter* granted;
+  detail::wake_list granted;
   {
     detail::short_lock_guard guard(m_.lock_);
     m_.queue_.remove(w_);
-    granted = m_.grant_locked();  // it may have blocked readers behind it
+    m_.grant_locked(granted);  // it may have blocked readers behind it
   }
-  wake_chain(granted);
+  granted.wake_all();
 }
 
-detail::waiter* shared_mutex::grant_locked() noexcept {
-  detail::waiter* first = nullptr;
-  detail::waiter** last = &first;
+void shared_mutex::grant_locked(detail::wake_list& granted) noexcept {
   while (auto* w = static_cast<waiter*>(queue_.head)) {
     if (writer_) break;
     if (w->exclusive) {
-      if (readers_ != 0 || first) break;
+      if (readers_ != 0 || !granted.empty()) break;
       writer_ = true;
     } else {
       ++readers_;
     }
     queue_.remove(*w);
-    *last = w;
-    last = &w->next;
+    granted.append(*w);
     if (w->exclusive) break;
   }
-  return first;
 }
 
 void shared_mutex::unlock() {
-  detail::waiter* granted;
+  detail::wake_list granted;
   {
     detail::short_lock_guard guard(lock_);
     if (!writer_) throw panic_error("goro::shared_mutex::unlock: not locked for writing");
     writer_ = false;
-    granted = grant_locked();
+    grant_locked(granted);
   }
-  wake_chain(granted);
+  granted.wake_all();
 }
 
 void shared_mutex::unlock_shared() {
-  detail::waiter* granted = nullptr;
+  detail::wake_list granted;
   {
     detail::short_lock_guard guard(lock_);
     if (readers_ == 0) throw panic_error("goro::shared_mutex::unlock_shared: not locked for reading");
-    if (--readers_ == 0) granted = grant_locked();
+    if (--readers_ == 0) grant_locked(granted);
   }
-  wake_chain(granted);
+  granted.wake_all();
 }
 
 // ---------------------------------------------------------------- once
@@ -333,19 +320,17 @@ once::begin_awaiter::~begin_awaiter() {
 }
 
 void once::finish(bool ok) noexcept {
-  detail::waiter* first = nullptr;
-  detail::waiter** last = &first;
+  detail::wake_list woken;
   {
     detail::short_lock_guard guard(lock_);
     // release: pairs with done()'s acquire, publishing f's effects to every caller.
     state_.store(ok ? finished : idle, std::memory_order_release);
     while (detail::waiter* w = waiters_.head) {  // all of them: they look again
       waiters_.remove(*w);
-      *last = w;
-      last = &w->next;
+      woken.append(*w);
     }
   }
-  wake_chain(first);
+  woken.wake_all();
 }
 
 // ---------------------------------------------------------------- semaphore

@@ -94,7 +94,7 @@ class mutex {
   [[nodiscard]] lock_awaiter lock() noexcept;
   [[nodiscard]] scoped_lock_awaiter scoped_lock() noexcept;
   bool try_lock() noexcept {
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    std::uint32_t s = state_.load(std::memory_order_relaxed);  // a first guess for the CAS
     // acquire on success: pairs with the release of the previous unlock.
     while (!(s & (locked | starving)))
       if (state_.compare_exchange_weak(s, s | locked, std::memory_order_acquire, std::memory_order_relaxed))
@@ -206,8 +206,8 @@ class shared_mutex {
   scoped_awaiter<shared_lock> scoped_lock_shared() noexcept { return {*this, false}; }
 
  private:
-  // Under lock_: grants queued waiters after an unlock; returns them chained by `next`.
-  detail::waiter* grant_locked() noexcept;
+  // Under lock_: grants queued waiters after an unlock, adding them to `granted`.
+  void grant_locked(detail::wake_list& granted) noexcept;
 
   detail::short_lock lock_{detail::lock_rank::sync};
   std::int64_t readers_ = 0;    // under lock_: readers holding it

@@ -18,6 +18,8 @@
 #include <atomic>
 #include <coroutine>
 
+#include "goro/detail/scheduler_hooks.hpp"
+
 namespace goro::detail {
 
 // The one parked select all of whose waiters share it.
@@ -79,6 +81,37 @@ struct waiter_queue {
     }
     return nullptr;
   }
+};
+
+// Waiters a waker took out of their queue (steps 1-3 above), to be woken once it has
+// released the lock (step 3), in the order appended; chained through `next`.
+class wake_list {
+ public:
+  wake_list() noexcept = default;
+  wake_list(const wake_list&) = delete;
+  wake_list& operator=(const wake_list&) = delete;
+
+  void append(waiter& w) noexcept {
+    w.next = nullptr;
+    *last_ = &w;
+    last_ = &w.next;
+  }
+  bool empty() const noexcept { return !first_; }
+  // Makes every task runnable. Each link is read before its task is scheduled: the woken
+  // task may destroy its waiter at once.
+  void wake_all() noexcept {
+    for (waiter* w = first_; w;) {
+      waiter* next = w->next;
+      schedule(w->task);
+      w = next;
+    }
+    first_ = nullptr;
+    last_ = &first_;
+  }
+
+ private:
+  waiter* first_ = nullptr;
+  waiter** last_ = &first_;
 };
 
 }  // namespace goro::detail
