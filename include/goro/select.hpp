@@ -9,7 +9,8 @@
 //
 // Contract
 //   - The arguments are cases: a channel's recv() or send(v) (goro/chan.hpp), a timer
-//     goro::after(d), goro::default_case, and any type derived from
+//     goro::after(d), goro::default_case, a context's done() (goro/context.hpp), a
+//     semaphore's acquire(n) (goro/sync.hpp), and any type derived from
 //     detail::select_case (goro/detail/select_case.hpp describes the protocol).
 //   - Suspends until one case can complete, completes exactly that one, and returns
 //     which it was. When several are ready, one is chosen uniformly at random. Without a
@@ -21,6 +22,8 @@
 //       ch.send(v)    -> goro::sent (the select throws closed_channel_error instead if
 //                        ch is closed when this case is chosen)
 //       after(d)      -> goro::timed_out
+//       ctx.done()    -> std::error_code (ctx.err())
+//       s.acquire(n)  -> goro::acquired (the n units are taken)
 //       default_case  -> goro::default_case_t
 //   - A case that lost did nothing: a send did not send and did not move its value, a
 //     receive took nothing, a timer is removed. A nil channel's case is never chosen; a
@@ -221,7 +224,8 @@ select_awaiter<std::remove_cvref_t<Cases>...> select(Cases&&... cases) {
   static_assert(sizeof...(Cases) > 0, "goro::select needs at least one case");
   static_assert(sizeof...(Cases) <= detail::select_max_cases, "goro::select takes at most 64 cases");
   static_assert((detail::is_select_case<std::remove_cvref_t<Cases>> && ...),
-                "goro::select's arguments must be cases: ch.recv(), ch.send(v), goro::after(d), goro::default_case");
+                "goro::select's arguments must be cases: ch.recv(), ch.send(v), goro::after(d), ctx.done(), "
+                "sem.acquire(n), goro::default_case");
   static_assert((std::is_same_v<std::remove_cvref_t<Cases>, default_case_t> + ... + 0) <= 1,
                 "goro::select takes at most one default_case");
   return select_awaiter<std::remove_cvref_t<Cases>...>(std::remove_cvref_t<Cases>(std::forward<Cases>(cases))...);

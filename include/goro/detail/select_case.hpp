@@ -1,6 +1,7 @@
 // The interface every case of goro::select implements: a channel's send or receive
-// (goro/chan.hpp), a timer (goro::after, goro/select.hpp), and anything else a task can
-// wait for in a select (the context issue's ctx.done()), without changing select.
+// (goro/chan.hpp), a timer (goro::after, goro/select.hpp), a context's done()
+// (goro/context.hpp), a semaphore's acquire (goro/sync.hpp): anything a task can wait
+// for in a select, without changing select.
 //
 // A case is an object the select owns for the duration of one co_await. The select
 // drives it with Go's selectgo algorithm (lib/select.cpp):
