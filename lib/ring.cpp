@@ -37,8 +37,20 @@ std::string ring_error_message(int error) {
   }
 }
 
-void ring_init(io_uring& ring, unsigned entries) {
-  const int r = io_uring_queue_init(entries, &ring, 0);
+void ring_init(io_uring& ring, unsigned sq_entries, unsigned cq_entries) {
+  io_uring_params params{};
+  // COOP_TASKRUN: a completion does not interrupt a busy worker (no IPI); it is
+  // processed at the worker's next kernel entry, and TASKRUN_FLAG tells the worker when
+  // one is waiting (worker::flush_io). Linux 5.19+; older kernels get a plain ring.
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  params.cq_entries = cq_entries;
+  int r = io_uring_queue_init_params(sq_entries, &ring, &params);
+  if (r == -EINVAL) {
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = cq_entries;
+    r = io_uring_queue_init_params(sq_entries, &ring, &params);
+  }
   if (r < 0) throw config_error(ring_error_message(-r));
   if (!(ring.features & IORING_FEAT_EXT_ARG)) {
     io_uring_queue_exit(&ring);

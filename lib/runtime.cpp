@@ -89,8 +89,12 @@ constexpr auto search_time = std::chrono::microseconds(50);
 // How long the oldest local task may wait before it runs out of LIFO order: Go's
 // scheduling time slice (forcePreemptNS).
 constexpr auto time_slice = std::chrono::milliseconds(10);
-constexpr unsigned ring_entries = 256;  // picked; I/O (issue 5) will size it
-constexpr std::uint64_t wake_tag = 1;   // user_data of the eventfd read
+// Submission entries per ring: one round rarely starts more operations (a full SQ is
+// submitted early, see worker::get_sqe). Completion entries: room for a burst of
+// completions from 1,000s of connections between two reaps (the kernel keeps any
+// overflow, at a cost). Each ring costs ~(64 * sq + 16 * cq) bytes of locked memory.
+constexpr unsigned ring_sq_entries = 1024;
+constexpr unsigned ring_cq_entries = 8192;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64
   s ^= s << 13;
@@ -122,7 +126,7 @@ stopper make_stopper(runtime& rt) {
 
 worker::worker(runtime& rt_, unsigned index_, unsigned queue_size)
     : rt(rt_), index(index_), rng(0x9E3779B97F4A7C15ull * (index_ + 1)), queue(queue_size) {
-  ring_init(ring, ring_entries);
+  ring_init(ring, ring_sq_entries, ring_cq_entries);
   wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) {
     const int e = errno;
@@ -138,11 +142,7 @@ worker::~worker() {
 }
 
 void worker::arm_wake_read() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-  if (!sqe) {  // the SQ ring is full: flush it, which frees entries
-    io_uring_submit(&ring);
-    sqe = io_uring_get_sqe(&ring);
-  }
+  io_uring_sqe* sqe = get_sqe();
   io_uring_prep_read(sqe, wake_fd, &wake_buffer, sizeof wake_buffer, 0);
   io_uring_sqe_set_data64(sqe, wake_tag);
 }
@@ -153,10 +153,14 @@ void worker::process_completions() {
   bool rearm = false;
   io_uring_for_each_cqe(&ring, head, cqe) {
     ++seen;
-    if (cqe->user_data == wake_tag) rearm = true;
+    if (cqe->user_data == wake_tag)
+      rearm = true;
+    else if (cqe->user_data != cancel_tag)
+      complete_io(*reinterpret_cast<io_op*>(cqe->user_data), cqe->res);
   }
   io_uring_cq_advance(&ring, seen);
-  if (rearm) arm_wake_read();
+  take_cancel_requests();
+  if (rearm && !draining) arm_wake_read();
 }
 
 void worker::push_local(std::coroutine_handle<> h) {
@@ -228,7 +232,7 @@ void worker::stop_searching() {
 
 std::coroutine_handle<> worker::housekeeping() {
   run_due_timers();
-  process_completions();
+  flush_io();
   if (auto h = rt.take_global(*this)) return h;
   // The oldest local task runs out of turn only once it has waited a whole time slice:
   // running it every round would make fork-join breadth-first (each oldest entry is a
@@ -266,6 +270,13 @@ std::coroutine_handle<> worker::search() {
       stop_searching();
       return h;
     }
+    if (inflight != 0 && io_ready()) {  // our own I/O completed
+      flush_io();
+      if (auto h = next ? std::exchange(next, nullptr) : queue.take()) {
+        stop_searching();
+        return h;
+      }
+    }
     if (rt.stopping.load(std::memory_order_relaxed)) return nullptr;
     if (round % 16 == 0 && clock::now() > give_up) return nullptr;
 #if defined(__x86_64__) || defined(__i386__)
@@ -281,7 +292,10 @@ std::coroutine_handle<> worker::find_work() {
   if (next) return std::exchange(next, nullptr);
   if (auto h = queue.take()) return h;
   run_due_timers();
-  if (next) return std::exchange(next, nullptr);  // woken by an after_fire (a deadline cancelling a context)
+  // The end of a scheduling round: one io_uring_enter submits every operation the
+  // round's tasks started; the completions already there wake their tasks.
+  flush_io();
+  if (next) return std::exchange(next, nullptr);  // woken by an after_fire or an I/O completion
   if (auto h = queue.take()) return h;
   return search();
 }
@@ -357,7 +371,7 @@ void worker::run_loop() {
 
 // ---------------------------------------------------------------- runtime
 
-runtime::runtime(const config& cfg, unsigned nworkers) {
+runtime::runtime(const config& cfg, unsigned nworkers) : blocking(cfg.max_blocking_threads) {
   workers.reserve(nworkers);
   for (unsigned i = 0; i < nworkers; ++i) workers.push_back(std::make_unique<worker>(*this, i, cfg.local_queue_size));
 }
@@ -478,6 +492,10 @@ void runtime::start(root_base& main) {
   w0.run_loop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  // Every task is stopped; before sweep() frees their frames, the kernel must be done
+  // with their buffers.
+  blocking.shutdown();  // its finished jobs schedule their tasks: before sweep()
+  for (auto& w : workers) w->drain_io();
   stop_main.frame.destroy();
 }
 
@@ -602,6 +620,7 @@ void run_main(const config& cfg, root_base& main) {
   const unsigned q = cfg.local_queue_size;
   if (q < 2 || (q & (q - 1)) != 0)
     throw config_error("goro::config::local_queue_size must be a power of two >= 2, got " + std::to_string(q));
+  if (cfg.max_blocking_threads == 0) throw config_error("goro::config::max_blocking_threads must be at least 1");
   runtime rt(cfg, n);
   runtime* expected = nullptr;
   // release: publishes the constructed runtime to current(); acq on failure: unused.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "blocking.hpp"
 #include "deque.hpp"
 #include "handle_ring.hpp"
 #include "timer_heap.hpp"
@@ -23,6 +24,11 @@
 namespace goro::detail {
 
 class runtime;
+struct io_op;
+
+// user_data of the ring's own entries; every other entry's is an io_op's address.
+constexpr std::uint64_t wake_tag = 1;    // the eventfd read
+constexpr std::uint64_t cancel_tag = 2;  // an IORING_OP_ASYNC_CANCEL
 
 struct worker {
   worker(runtime& rt, unsigned index, unsigned queue_size);
@@ -47,6 +53,10 @@ struct worker {
   io_uring ring{};
   std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
   std::vector<std::coroutine_handle<>> overflow;  // push_local's batch, kept for its capacity
+  // I/O (lib/io.cpp):
+  std::size_t inflight = 0;             // operations submitted, not completed yet
+  std::size_t cancel_requests_due = 0;  // completions that lost to a context whose request is still on its way
+  bool draining = false;                // goro::run is ending: complete, resume nobody
 
   // ---- shared with other threads ----
   work_stealing_deque queue;
@@ -54,6 +64,9 @@ struct worker {
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> finished{0};
   int wake_fd = -1;  // eventfd; set up before the threads start, read-only afterwards
+  // I/O operations a context cancelled from another thread (lib/io.cpp): a lock-free
+  // stack; any thread pushes (CAS, release), this worker takes it whole (acquire).
+  std::atomic<io_op*> cancel_inbox{nullptr};
   // Timers: only this worker adds and fires them; any thread may cancel one.
   short_lock timer_lock{lock_rank::timers};
   timer_heap timers;  // under timer_lock
@@ -74,6 +87,15 @@ struct worker {
   void run_due_timers();
   void process_completions();
   void arm_wake_read();
+  // I/O (lib/io.cpp):
+  io_uring_sqe* get_sqe();           // a free SQE, submitting the ring if it is full
+  void flush_io();                   // submit pending SQEs; reap completions if any
+  bool io_ready() const noexcept;    // completions (or cancel requests) to process?
+  bool completions_pending() const noexcept;  // completion work waits for a kernel entry
+  void complete_io(io_op& op, int res);
+  void cancel_io(io_op& op);         // a context cancelled op (on this worker)
+  void take_cancel_requests();       // the inbox
+  void drain_io();                   // goro::run ending: cancel and await everything in flight
   void push_local(std::coroutine_handle<> h);
 };
 
@@ -101,6 +123,7 @@ class runtime {
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> external_spawned{0};
+  blocking_pool blocking;  // goro::blocking
 
   // Parking: the idle list, under idle_mu.
   std::mutex idle_mu;
@@ -139,7 +162,7 @@ class runtime_use {
 };
 
 // Ring set-up with one clear message per refusal (lib/ring.cpp).
-void ring_init(io_uring& ring, unsigned entries);
+void ring_init(io_uring& ring, unsigned sq_entries, unsigned cq_entries);
 std::string ring_error_message(int error);
 
 }  // namespace goro::detail

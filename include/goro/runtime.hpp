@@ -47,6 +47,9 @@ struct config {
   // Capacity of each worker's local run queue, a power of two >= 2. Go's value; tests
   // lower it so overflow to the global queue is exercised.
   unsigned local_queue_size = 256;
+  // Most threads goro::blocking may run at once (Go caps its threads at 10,000; a
+  // blocking call here is a getaddrinfo or a slow library call, so far fewer suffice).
+  unsigned max_blocking_threads = 64;
 };
 
 namespace detail {

@@ -2,10 +2,16 @@
 //
 // Usage: perf <benchmark>. Each benchmark prints "<metric> <value> <unit>"
 // lines on stdout; a wrong result is reported on stderr with exit status 1.
+//
+// Usage: perf <server> [--port N]. A server of the network benchmarks listens on
+// 127.0.0.1:N (0, the default: an ephemeral port), prints "listening on ADDR" as its
+// first line and serves until killed; perf/run.py drives it with a load client.
 package main
 
 import (
+	"flag"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"time"
@@ -25,17 +31,49 @@ var benchmarks = map[string]func(){
 	"timers":     timersBench,
 }
 
+// servers maps a subcommand name to a server of the network benchmarks.
+var servers = map[string]func(net.Listener){
+	"tcp_echo":   tcpEchoServer,
+	"http_hello": httpHelloServer,
+}
+
 func main() {
-	if len(os.Args) != 2 || benchmarks[os.Args[1]] == nil {
-		names := make([]string, 0, len(benchmarks))
-		for name := range benchmarks {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "usage: %s <benchmark>\nbenchmarks: %v\n", os.Args[0], names)
+	if len(os.Args) == 2 && benchmarks[os.Args[1]] != nil {
+		benchmarks[os.Args[1]]()
+		return
+	}
+	if len(os.Args) >= 2 && servers[os.Args[1]] != nil {
+		serve(os.Args[1], os.Args[2:])
+		return
+	}
+	names := make([]string, 0, len(benchmarks)+len(servers))
+	for name := range benchmarks {
+		names = append(names, name)
+	}
+	for name := range servers {
+		names = append(names, name+" [--port N]")
+	}
+	sort.Strings(names)
+	fmt.Fprintf(os.Stderr, "usage: %s <benchmark> | <server> [--port N]\nbenchmarks and servers: %v\n", os.Args[0], names)
+	os.Exit(2)
+}
+
+// serve listens on 127.0.0.1:--port, prints the address and runs the server name.
+func serve(name string, args []string) {
+	flags := flag.NewFlagSet(name, flag.ExitOnError)
+	port := flags.Int("port", 0, "port on 127.0.0.1; 0: an ephemeral port")
+	flags.Parse(args)
+	if flags.NArg() != 0 || *port < 0 || *port > 65535 {
+		flags.Usage()
 		os.Exit(2)
 	}
-	benchmarks[os.Args[1]]()
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on %s\n", ln.Addr()) // os.Stdout is unbuffered
+	servers[name](ln)
 }
 
 // timeMedian runs work once untimed as a warm-up, then times it 3 times and

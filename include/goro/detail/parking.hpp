@@ -48,6 +48,9 @@ struct waiter {
   std::coroutine_handle<> task;      // the task to wake
   select_state* select = nullptr;    // set for a select case: the select it belongs to
   int case_index = 0;                // its index in that select
+  // Set for a waiter that is not a parked task (an I/O operation watching its context,
+  // lib/io.cpp): called instead of scheduling `task`, after the lock is released.
+  void (*on_wake)(waiter&) noexcept = nullptr;
 
   // Step 2 of the protocol: may the caller complete this waiter?
   bool claim() noexcept { return !select || select->try_win(case_index); }
@@ -97,12 +100,15 @@ class wake_list {
     last_ = &w.next;
   }
   bool empty() const noexcept { return !first_; }
-  // Makes every task runnable. Each link is read before its task is scheduled: the woken
-  // task may destroy its waiter at once.
+  // Makes every task runnable (or calls on_wake). Each link is read before its task is
+  // scheduled: the woken task may destroy its waiter at once.
   void wake_all() noexcept {
     for (waiter* w = first_; w;) {
       waiter* next = w->next;
-      schedule(w->task);
+      if (w->on_wake)
+        w->on_wake(*w);
+      else
+        schedule(w->task);
       w = next;
     }
     first_ = nullptr;

@@ -1,0 +1,96 @@
+// Files through io_uring: Go's os.File.
+//
+//   auto [f, err] = co_await goro::file::open("/tmp/x", goro::file::write_only | goro::file::create);
+//   if (err) ...
+//   co_await f.write_all("hello\n");
+//   co_await f.fsync();
+//   auto [text, err2] = co_await goro::read_file("/tmp/x");
+//
+// Contract
+//   - goro::file owns one descriptor (move-only). The destructor closes it (with
+//     close(2), not through the ring); close() closes it through the ring and reports
+//     the error, after which the file is empty (is_open() false).
+//   - read/write use and advance the file position; pread/pwrite take an offset and
+//     leave it alone. Each returns the bytes transferred (read: 0 at end of file), or
+//     an error (see goro/io.hpp). read_all reads from the current position to the end;
+//     write_all writes everything or returns the error and how much it wrote.
+//   - Every operation has an overload taking a context first: it ends with ctx.err()
+//     when the context is done first (see goro/io.hpp for what a cancellation keeps).
+//   - Operations on a file that is not open return std::errc::bad_file_descriptor.
+#pragma once
+
+#include <fcntl.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "goro/io.hpp"
+
+namespace goro {
+
+class file {
+ public:
+  // open flags (combine with |); exactly one of read_only, write_only, read_write.
+  static constexpr int read_only = O_RDONLY, write_only = O_WRONLY, read_write = O_RDWR;
+  static constexpr int create = O_CREAT, truncate = O_TRUNC, append = O_APPEND, exclusive = O_EXCL;
+
+  file() noexcept = default;
+  explicit file(int fd) noexcept : fd_(fd) {}  // adopts fd
+  file(file&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  file& operator=(file&& other) noexcept;
+  ~file();
+
+  // Opens (O_CLOEXEC always added). mode applies when the file is created.
+  static task<result<file>> open(std::string path, int flags = read_only, unsigned mode = 0644);
+
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }  // gives up ownership
+
+  detail::io_bytes read(std::span<char> buf) const noexcept { return read(context(), buf); }
+  detail::io_bytes read(const context& ctx, std::span<char> buf) const noexcept {
+    return rw(IORING_OP_READ, ctx, buf.data(), buf.size(), ~std::uint64_t{0});
+  }
+  detail::io_bytes pread(std::span<char> buf, std::uint64_t offset) const noexcept {
+    return pread(context(), buf, offset);
+  }
+  detail::io_bytes pread(const context& ctx, std::span<char> buf, std::uint64_t offset) const noexcept {
+    return rw(IORING_OP_READ, ctx, buf.data(), buf.size(), offset);
+  }
+  detail::io_bytes write(std::string_view data) const noexcept { return write(context(), data); }
+  detail::io_bytes write(const context& ctx, std::string_view data) const noexcept {
+    return rw(IORING_OP_WRITE, ctx, data.data(), data.size(), ~std::uint64_t{0});
+  }
+  detail::io_bytes pwrite(std::string_view data, std::uint64_t offset) const noexcept {
+    return pwrite(context(), data, offset);
+  }
+  detail::io_bytes pwrite(const context& ctx, std::string_view data, std::uint64_t offset) const noexcept {
+    return rw(IORING_OP_WRITE, ctx, data.data(), data.size(), offset);
+  }
+  // The whole rest of the file. On an error, value holds what was read before it.
+  task<result<std::string>> read_all(context ctx = {}) const;
+  // Writes all of data; on an error, value is the bytes written before it.
+  task<result<std::size_t>> write_all(std::string_view data) const { return write_all(context(), data); }
+  task<result<std::size_t>> write_all(context ctx, std::string_view data) const;
+  detail::io_status fsync() const noexcept;
+  task<result<std::uint64_t>> size() const;
+  task<std::error_code> close();
+
+ private:
+  detail::io_bytes rw(std::uint8_t opcode, const context& ctx, const void* p, std::size_t n,
+                      std::uint64_t offset) const noexcept {
+    return detail::io_bytes({opcode, fd_, reinterpret_cast<std::uintptr_t>(p), clamp_len(n), offset, 0,
+                             detail::canceler_of(ctx)});
+  }
+  static std::uint32_t clamp_len(std::size_t n) noexcept { return n > 0x7ffff000u ? 0x7ffff000u : static_cast<std::uint32_t>(n); }
+
+  int fd_ = -1;
+};
+
+// Go's os.ReadFile / os.WriteFile.
+task<result<std::string>> read_file(std::string path);
+task<std::error_code> write_file(std::string path, std::string data, unsigned mode = 0644);
+
+}  // namespace goro

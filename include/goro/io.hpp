@@ -1,0 +1,181 @@
+// I/O through io_uring, and goro::blocking for what io_uring cannot do.
+//
+//   auto [n, err] = co_await conn.read(buf);            // n == 0 and no err: end of stream
+//   auto [n, err] = co_await conn.read(ctx, buf);       // ... or ctx.err() once ctx is done
+//   auto addrs = co_await goro::blocking([&] { return slow_library_call(); });
+//
+// Contract
+//   - Every operation returns a goro::result<T>: a value and a std::error_code, as Go's
+//     (T, error). EOF, a reset peer, a refused connection, a cancelled context are
+//     error values (or, for EOF, a read of 0 bytes), never exceptions. System errors
+//     are in std::system_category() (compare with std::errc::connection_reset ...).
+//   - An operation fills a submission entry on the ring of the worker running the task
+//     and suspends the task; the worker submits every entry of a scheduling round with
+//     one io_uring_enter and resumes each task when its completion arrives.
+//   - An operation given a context is cancelled in the kernel when the context is
+//     (IORING_OP_ASYNC_CANCEL). It returns ctx.err() (errc::canceled or
+//     errc::deadline_exceeded) only after the kernel has completed it, so the buffer is
+//     never written after the operation returns. If the operation had already
+//     transferred data when the cancellation reached it, it returns that data instead:
+//     nothing is lost. A context already done when the operation starts makes it
+//     return ctx.err() without touching the kernel.
+//   - The context and the buffers must outlive the co_await (they do when they are the
+//     caller's variables or temporaries of the co_await's full expression).
+//   - I/O is awaited inside goro::run's tasks (std::logic_error otherwise). When goro::run
+//     ends, operations still in flight are cancelled and waited for before their tasks'
+//     frames are destroyed.
+//   - goro::blocking(fn) runs fn() on a separate pool of threads (elastic: a thread is
+//     started when every pool thread is busy, up to config::max_blocking_threads; a
+//     thread idle for 10 s exits) and returns its result, or rethrows its exception, to
+//     the awaiting task. goro::run waits for running blocking calls before it returns;
+//     calls not started yet are dropped with their tasks.
+//
+// Go: the netpoller parks goroutines on blocking I/O; goro::blocking is what Go does
+// for a cgo or blocking syscall (hand the P to another thread).
+#pragma once
+
+#include <linux/io_uring.h>
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "goro/context.hpp"
+#include "goro/detail/parking.hpp"
+#include "goro/task.hpp"
+
+namespace goro {
+
+// Go's (T, error). `auto [value, err] = co_await op;` or `if (r) use(r.value);`.
+template <class T>
+struct [[nodiscard]] result {
+  T value{};
+  std::error_code err;
+  explicit operator bool() const noexcept { return !err; }
+};
+
+namespace detail {
+
+// One kernel operation: what to submit (the fields of io_uring_prep_rw), and its state
+// while in flight. Lives in the awaiting task's frame; trivially destructible.
+struct io_request {
+  std::uint8_t opcode;
+  int fd;
+  std::uint64_t addr = 0;
+  std::uint32_t len = 0;
+  std::uint64_t off = 0;
+  std::uint32_t op_flags = 0;  // the SQE's rw_flags union (msg_flags, open_flags, fsync_flags...)
+  context_node* canceler = nullptr;  // the context's canceler, or null: not cancellable
+};
+
+struct io_op {
+  explicit io_op(const io_request& r) noexcept : req(r) {}
+  io_op(const io_op&) = delete;
+  io_op& operator=(const io_op&) = delete;
+
+  io_request req;
+  int res = 0;                   // the completion's result: >= 0, or -errno
+  std::coroutine_handle<> task;  // resumed on completion
+  void* owner = nullptr;         // the worker whose ring has it
+  // Cancellation (req.canceler set). Exactly one of the kernel completion (case 0) and
+  // the context (case 1) wins `claim`; see lib/io.cpp.
+  select_state claim;
+  waiter ctx_waiter;
+  io_op* next_cancel = nullptr;  // in the owner's cancel inbox
+  bool kernel_done = false;      // owner only: completed after the context won
+  bool cancel_sent = false;      // owner only: the ASYNC_CANCEL was submitted
+};
+
+// Submits op for `task` on the current worker's ring (lib/io.cpp). Returns false when
+// the operation is already complete (its context was done): don't suspend.
+bool io_start(io_op& op, std::coroutine_handle<> task);
+// The error for a failed op: ctx.err() for a cancellation the context caused, else errno.
+std::error_code io_error(const io_op& op) noexcept;
+
+inline context_node* canceler_of(const context& ctx) noexcept { return context_canceler(ctx.node()); }
+
+// The awaitable of one operation; Convert(op) makes the result.
+template <class Convert>
+class [[nodiscard]] io_awaitable {
+ public:
+  explicit io_awaitable(const io_request& r, Convert c = {}) noexcept : op_(r), convert_(c) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) { return io_start(op_, h); }
+  auto await_resume() noexcept { return convert_(op_); }
+
+ private:
+  io_op op_;
+  [[no_unique_address]] Convert convert_;
+};
+
+// result<size_t>: the bytes transferred.
+struct to_bytes {
+  result<std::size_t> operator()(const io_op& op) const noexcept {
+    if (op.res >= 0) return {static_cast<std::size_t>(op.res), {}};
+    return {0, io_error(op)};
+  }
+};
+// result<empty>: success or the error.
+struct to_status {
+  std::error_code operator()(const io_op& op) const noexcept { return op.res >= 0 ? std::error_code() : io_error(op); }
+};
+using io_bytes = io_awaitable<to_bytes>;
+using io_status = io_awaitable<to_status>;
+
+// ---- goro::blocking's pool (lib/blocking.cpp)
+struct blocking_job {
+  virtual void run() noexcept = 0;  // runs fn, stores its result or exception
+  std::coroutine_handle<> task;
+  blocking_job* next = nullptr;  // in the pool's queue
+ protected:
+  ~blocking_job() = default;
+};
+// Queues the job; a pool thread runs it, then schedules job.task.
+void blocking_submit(blocking_job& job);
+
+template <class F>
+struct blocking_call final : blocking_job {
+  using R = std::invoke_result_t<F&>;
+  explicit blocking_call(F& f) noexcept : fn(f) {}
+  void run() noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        fn();
+        value.emplace();
+      } else {
+        value.emplace(fn());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    task = h;
+    blocking_submit(*this);
+  }
+  R await_resume() {
+    if (error) std::rethrow_exception(error);
+    if constexpr (!std::is_void_v<R>) return std::move(*value);
+  }
+
+  F& fn;
+  std::optional<std::conditional_t<std::is_void_v<R>, char, R>> value;
+  std::exception_ptr error;
+};
+
+}  // namespace detail
+
+// Runs fn() on goro's blocking pool and returns its result (see the contract above).
+template <class F>
+task<std::invoke_result_t<std::decay_t<F>&>> blocking(F fn) {
+  detail::blocking_call<F> call(fn);
+  co_return co_await call;
+}
+
+}  // namespace goro

@@ -1,0 +1,28 @@
+// Signals as a channel: Go's signal.Notify.
+//
+//   auto sigs = goro::signal_notify({SIGINT, SIGTERM});
+//   int sig = *co_await sigs.recv();                    // the first SIGINT or SIGTERM
+//
+// Contract
+//   - Called inside goro::run. From the call on, the signals are blocked in every thread
+//     of the process (the calling thread at once; any other thread the first time one
+//     of them is delivered to it: a handler blocks it there and sends it again to the
+//     process), so they reach the process's signalfd, which a task reads through its
+//     worker's ring. Their default action (terminate) no longer applies.
+//   - Each delivered signal is sent on the returned channel (capacity 16). As in Go, a
+//     signal is dropped rather than waiting when the channel is full; signals of the
+//     same number that arrive while one is pending are merged by the kernel.
+//   - Several calls may watch the same signal: each of their channels gets it.
+//   - One task per goro::run reads the signalfd; it ends with goro::run, and the
+//     channels are never closed.
+#pragma once
+
+#include <initializer_list>
+
+#include "goro/chan.hpp"
+
+namespace goro {
+
+recv_chan<int> signal_notify(std::initializer_list<int> signals);
+
+}  // namespace goro
