@@ -53,21 +53,24 @@ struct echo_server {
 goro::task<> echo(echo_server* s, goro::net::tcp_conn conn) {
   ++s->accepted;
   ++s->open;
+  const goro::context& ctx = s->ctx;
+  long long echoed = 0;
   char buf[16 * 1024];  // picked: a few segments per read, small enough for many connections
   for (;;) {
-    auto [n, err] = co_await conn.read(s->ctx, buf);
+    auto [n, err] = co_await conn.read(ctx, buf);
     if (err || n == 0) {  // an error, the peer closed, or the shutdown cancelled the read
-      if (err && s->ctx.err()) ++s->closed_by_stop;
+      if (err && ctx.err()) ++s->closed_by_stop;
       break;
     }
-    auto writing = conn.write_all(s->ctx, std::string_view(buf, n));
+    auto writing = conn.write_all(ctx, std::string_view(buf, n));
     auto [written, werr] = co_await std::move(writing);
-    s->bytes += static_cast<long long>(written);
+    echoed += static_cast<long long>(written);
     if (werr) {
-      if (s->ctx.err()) ++s->closed_by_stop;
+      if (ctx.err()) ++s->closed_by_stop;
       break;
     }
   }
+  s->bytes += echoed;
   --s->open;
   // conn's destructor closes the socket.
 }

@@ -42,6 +42,12 @@ class Failures:
         return cond
 
     def finish(self):
+        # A sanitizer report fails the test even when the process exited 0 (UBSan
+        # continues unless UBSAN_OPTIONS has halt_on_error=1).
+        for server in Server.started:
+            report = server.sanitizer_lines()
+            self.check(not report, f"no sanitizer report from {' '.join(server.argv)}",
+                       lambda: "\n".join(report[:20]))
         if self.failed:
             print(f"{self.name}: {len(self.failed)} check(s) failed: {self.failed}", flush=True)
             sys.exit(1)
@@ -52,7 +58,11 @@ class Failures:
 class Server:
     """A server process whose stdout and stderr lines are collected by two threads."""
 
+    started = []  # every server of the script, checked for sanitizer reports at the end
+    SANITIZER = re.compile(r"(ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error:)")
+
     def __init__(self, argv):
+        Server.started.append(self)
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
@@ -112,6 +122,12 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+    def sanitizer_lines(self):
+        if self.proc.poll() is not None:
+            for t in self.readers:
+                t.join(timeout=5)
+        return [l for l in self.output("stderr") if Server.SANITIZER.search(l)]
 
     def output(self, stream="stdout"):
         with self.cv:

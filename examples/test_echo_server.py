@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_harness import Failures, Server, connect, connection_refused, recv_until_eof, slowdown  # noqa: E402
 

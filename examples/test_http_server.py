@@ -17,8 +17,9 @@ With raw sockets:
   6. Headers over 8 KiB: 431 and EOF, for a complete request and for one still
      incomplete.
   7. HTTP/1.0 closes after its answer; HTTP/1.0 with "Connection: keep-alive" stays
-     open; HTTP/1.1 with "Connection: close" closes. A 200 KiB POST body is skipped and
-     the connection serves the next request.
+     open; HTTP/1.1 with "Connection: close" closes; an Upgrade request is answered,
+     then closed. A 200 KiB POST body is skipped and the connection serves the next
+     request.
   8. 40 connections of random bytes (then FIN): each gets HTTP responses or is closed;
      the server still answers afterwards (it did not crash).
 Shutdown:
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_harness import Failures, Server, connect, connection_refused, recv_until_eof, slowdown  # noqa: E402
 
@@ -228,6 +230,13 @@ def connection_management(port, f):
     status, headers, _ = c.response()
     f.check(status == 200 and headers.get("connection") == "close" and c.closed(),
             "HTTP/1.1 with Connection: close: answered, then EOF", headers)
+    c.close()
+
+    c = Conn(port)
+    c.send(get("/", extra="Connection: Upgrade\r\nUpgrade: websocket\r\n") + b"\x81\x05hello")
+    status, headers, _ = c.response()
+    f.check(status == 200 and headers.get("connection") == "close" and c.closed(),
+            "an Upgrade request: answered without switching, Connection: close, then EOF", headers)
     c.close()
 
     c = Conn(port)

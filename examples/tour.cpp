@@ -343,8 +343,11 @@ goro::task<int> amain() {
     char tail[16] = {};
     auto [tail_n, perr] = co_await f.pread(tail, 9);  // from offset 9: "line two\n"
     const std::error_code cerr = co_await f.close();
+    // goro has no remove: goro::blocking runs std::filesystem::remove on its pool of
+    // threads, so this worker keeps running tasks (Go hands a blocking system call's
+    // thread over the same way).
     std::error_code rmerr;
-    std::filesystem::remove(path, rmerr);
+    co_await goro::blocking([&path, &rmerr] { std::filesystem::remove(path, rmerr); });
     const bool file_ok = !werr && !rerr && back == text && !oerr && !serr && size == text.size() && !perr &&
                          std::string_view(tail, tail_n) == "line two\n" && !cerr && !rmerr &&
                          !std::filesystem::exists(path);

@@ -424,7 +424,10 @@ task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port) {
     goro::detail::io_status op({IORING_OP_CONNECT, conn.fd(), reinterpret_cast<std::uintptr_t>(a.data()), 0,
                                 a.size(), 0, goro::detail::canceler_of(ctx)});
     const std::error_code err = co_await op;
-    if (!err) co_return {std::move(conn), {}};
+    if (!err) {
+      static_cast<void>(conn.set_nodelay());  // Go's default for TCP (see net.hpp)
+      co_return {std::move(conn), {}};
+    }
     if (auto done = ctx.err()) co_return {tcp_conn(), done};
     last = err;
   }

@@ -48,6 +48,7 @@
 #include "runtime.hpp"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -612,6 +613,18 @@ bool timer_cancel(timer_node& t) noexcept {
   return true;
 }
 
+// A write to a pipe or socket whose reader is gone raises SIGPIPE, whose default action
+// kills the process; goro reports it as an error value instead (std::errc::broken_pipe).
+// Sockets are written with MSG_NOSIGNAL; a file that is a pipe has no such flag, so goro
+// ignores SIGPIPE for the process, as Go does (Go still dies of it on fds 1 and 2; goro
+// returns the error there too). A handler the program installed is left alone.
+void ignore_sigpipe() noexcept {
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+      !(current.sa_flags & SA_SIGINFO))
+    signal(SIGPIPE, SIG_IGN);
+}
+
 void run_main(const config& cfg, root_base& main) {
   if (current_worker || runtime::current())
     throw std::logic_error("goro::run called while a goro::run is already active; start tasks with goro::go or "
@@ -621,6 +634,7 @@ void run_main(const config& cfg, root_base& main) {
   if (q < 2 || (q & (q - 1)) != 0)
     throw config_error("goro::config::local_queue_size must be a power of two >= 2, got " + std::to_string(q));
   if (cfg.max_blocking_threads == 0) throw config_error("goro::config::max_blocking_threads must be at least 1");
+  ignore_sigpipe();
   runtime rt(cfg, n);
   runtime* expected = nullptr;
   // release: publishes the constructed runtime to current(); acq on failure: unused.

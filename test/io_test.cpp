@@ -17,10 +17,9 @@
 //      submitted to the kernel by the time cancel() runs (it makes the kernel-cancel path
 //      the one being timed; the contract holds either way, so this does not hide a race).
 //      The latency is from just before cancel() to the reader's first instruction after
-//      its co_await. The issue asks for 10 ms; it is asserted per attempt, with up to 3
-//      attempts per sample so that one descheduling of the VM (2 cores shared with
-//      sanitizer runs) does not fail the suite; a cancellation that is slow by design
-//      fails all three.
+//      its co_await. The issue asks for 10 ms, asserted for each of 10 samples with no
+//      retry: measured worst cases were about 0.1 ms (plain, TSan and ASan builds, load
+//      average 10 on 2 cores), so the bound has a 100x margin for a noisy machine.
 //   4. The buffer is never written after the operation returns, and nothing is lost: the
 //      buffer is filled with a pattern, the read is cancelled, then data is written to
 //      the pipe. A later read (bounded by a 5 s timeout) must get exactly that data, and
@@ -29,9 +28,12 @@
 //      worker (maxprocs = 1) before the co_await; it can run only if the read suspends.
 //      A positive control (a read that parks) shows the probe does run then.
 //   6. Race of cancel and completion: one pipe for 1000 iterations, each with a reader,
-//      a write and a cancel in one of four orders; every byte written carries its
-//      position in the stream, so the concatenation of everything every read returned,
-//      plus a final drain to EOF, must be the written stream exactly.
+//      a write and a cancel in one of five orders (one of them a foreign thread's write
+//      against cancel(), each side delayed at random); every byte written carries its
+//      position in the stream, so the concatenation of everything every read returned
+//      and of what cancelled reads left in the pipe (collected after each iteration, so
+//      that every reader starts on an empty pipe) must be the written stream exactly.
+//      Both outcomes must occur (a race won by one side only would prove little).
 //
 // Results are collected in plain variables and checked on the test thread after
 // goro::run returns: doctest assertions stay off worker threads. Every test that waits
@@ -84,7 +86,6 @@ const std::error_code deadline_exceeded = goro::errc::deadline_exceeded;
 
 // The issue's bound on the time from cancel() to the cancelled operation's return.
 constexpr auto cancel_latency_bound = 10ms;
-constexpr int latency_attempts = 3;  // see technique 3
 
 std::string show(std::error_code ec) {
   if (!ec) return "none";
@@ -424,62 +425,51 @@ TEST_CASE("a parked read is cancelled by another task within 10 ms, keeps its bu
     bool pattern_kept = false;
     goro::result<std::string> later;
   };
-  std::vector<std::vector<sample>> all(samples);  // attempts per sample
+  std::vector<sample> all(samples);
   goro::run(goro::config{.maxprocs = 2}, [&]() -> goro::task<> {
-    for (int s = 0; s < samples; ++s) {
-      for (int attempt = 0; attempt < latency_attempts; ++attempt) {
-        sample out;
-        auto p = make_pipe();
-        auto [ctx, cancel] = goro::with_cancel(goro::background());
-        std::array<char, 64> buf;
-        buf.fill('x');
-        std::atomic<bool> started{false}, returned{false};
-        steady::time_point returned_at{};
-        auto reader = goro::spawn([&]() -> goro::task<goro::result<std::size_t>> {
-          started.store(true);
-          auto r = co_await p.r.read(ctx, buf);
-          returned_at = steady::now();
-          returned.store(true);
-          co_return r;
-        });
-        while (!started.load()) co_await goro::yield();
-        co_await goro::sleep_for(2ms);  // technique 3: the read reaches the kernel
-        out.returned_before_cancel = returned.load();
-        const auto t0 = steady::now();
-        cancel();
-        auto [n, err] = co_await std::move(reader);
-        out.latency_ms = to_ms(returned_at - t0);
-        out.err = err;
-        out.n = n;
-        raw_write(p.w.fd(), "after-cancel");
-        out.later = co_await read_some(&p.r, 5000ms);
-        out.pattern_kept = holds_only(buf, 'x');
-        const bool fast = out.latency_ms < to_ms(cancel_latency_bound);
-        all[s].push_back(std::move(out));
-        if (fast) break;
-      }
+    for (sample& out : all) {
+      auto p = make_pipe();
+      auto [ctx, cancel] = goro::with_cancel(goro::background());
+      std::array<char, 64> buf;
+      buf.fill('x');
+      std::atomic<bool> started{false}, returned{false};
+      steady::time_point returned_at{};
+      auto reader = goro::spawn([&]() -> goro::task<goro::result<std::size_t>> {
+        started.store(true);
+        auto r = co_await p.r.read(ctx, buf);
+        returned_at = steady::now();
+        returned.store(true);
+        co_return r;
+      });
+      while (!started.load()) co_await goro::yield();
+      co_await goro::sleep_for(2ms);  // technique 3: the read reaches the kernel
+      out.returned_before_cancel = returned.load();
+      const auto t0 = steady::now();
+      cancel();
+      auto [n, err] = co_await std::move(reader);
+      out.latency_ms = to_ms(returned_at - t0);
+      out.err = err;
+      out.n = n;
+      raw_write(p.w.fd(), "after-cancel");
+      out.later = co_await read_some(&p.r, 5000ms);
+      out.pattern_kept = holds_only(buf, 'x');
     }
   });
   double worst = 0;
-  int retried = 0;
   for (int s = 0; s < samples; ++s) {
     CAPTURE(s);
-    REQUIRE_FALSE(all[s].empty());
-    if (all[s].size() > 1) ++retried;
-    for (const auto& a : all[s]) {
-      CHECK_FALSE(a.returned_before_cancel);
-      CHECK(a.err == canceled);
-      CHECK(a.n == 0);
-      CHECK(a.pattern_kept);
-      CHECK(a.later.err == none);
-      CHECK(a.later.value == "after-cancel");
-    }
-    const double best = all[s].back().latency_ms;
-    worst = std::max(worst, best);
-    INFO("latencies (ms) of the attempts: " << all[s].front().latency_ms << " ... " << best);
-    CHECK(best < to_ms(cancel_latency_bound));
+    const sample& a = all[s];
+    CHECK_FALSE(a.returned_before_cancel);
+    CHECK(a.err == canceled);
+    CHECK(a.n == 0);
+    CHECK(a.pattern_kept);
+    CHECK(a.later.err == none);
+    CHECK(a.later.value == "after-cancel");
+    INFO("latency (ms): " << a.latency_ms);
+    CHECK(a.latency_ms < to_ms(cancel_latency_bound));
+    worst = std::max(worst, a.latency_ms);
   }
-  MESSAGE("cancel -> return latency: worst sample " << worst << " ms; samples that needed a retry: " << retried);
+  MESSAGE("cancel -> return latency: worst of " << samples << " samples " << worst << " ms");
 }
 
 // Intent: a write parked on a full pipe is cancelled and writes nothing: the pipe holds
@@ -532,49 +522,37 @@ TEST_CASE("a write parked on a full pipe is cancelled and writes nothing") {
 }
 
 // Intent: with_timeout's deadline ends a parked read with deadline_exceeded, never
-// before the deadline and (same policy as the cancel latency) within 10 ms after it;
-// the buffer keeps its pattern and later data is not lost.
+// before the deadline and within 10 ms after it (the cancellation bound; measured: about
+// 0.1 ms); the buffer keeps its pattern and later data is not lost.
 TEST_CASE("with_timeout ends a parked read with deadline_exceeded at the deadline") {
   watchdog guard("read deadline", 60s);
-  struct sample {
-    std::error_code err;
-    std::size_t n = 99;
-    double after_deadline_ms = -1;
-    bool pattern_kept = false;
-    goro::result<std::string> later;
-  };
-  std::vector<sample> attempts;
+  std::error_code err{};
+  std::size_t n = 99;
+  double after_deadline_ms = -1;
+  bool pattern_kept = false;
+  goro::result<std::string> later;
   goro::run(goro::config{.maxprocs = 2}, [&]() -> goro::task<> {
-    for (int attempt = 0; attempt < latency_attempts; ++attempt) {
-      sample out;
-      auto p = make_pipe();
-      auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
-      std::array<char, 64> buf;
-      buf.fill('x');
-      auto [n, err] = co_await p.r.read(ctx, buf);
-      const auto t1 = steady::now();
-      out.after_deadline_ms = to_ms(t1 - *ctx.deadline());
-      out.err = err;
-      out.n = n;
-      raw_write(p.w.fd(), "late data");
-      out.later = co_await read_some(&p.r, 5000ms);
-      out.pattern_kept = holds_only(buf, 'x');
-      const bool on_time = out.after_deadline_ms < to_ms(cancel_latency_bound);
-      attempts.push_back(std::move(out));
-      if (on_time) break;
-    }
+    auto p = make_pipe();
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+    std::array<char, 64> buf;
+    buf.fill('x');
+    auto r = co_await p.r.read(ctx, buf);
+    const auto t1 = steady::now();
+    after_deadline_ms = to_ms(t1 - *ctx.deadline());
+    err = r.err;
+    n = r.value;
+    raw_write(p.w.fd(), "late data");
+    later = co_await read_some(&p.r, 5000ms);
+    pattern_kept = holds_only(buf, 'x');
   });
-  REQUIRE_FALSE(attempts.empty());
-  for (const auto& a : attempts) {
-    CHECK(a.err == deadline_exceeded);
-    CHECK(a.n == 0);
-    CHECK(a.after_deadline_ms >= 0);  // never early
-    CHECK(a.pattern_kept);
-    CHECK(a.later.err == none);
-    CHECK(a.later.value == "late data");
-  }
-  INFO("attempts: " << attempts.size());
-  CHECK(attempts.back().after_deadline_ms < to_ms(cancel_latency_bound));
+  CHECK(err == deadline_exceeded);
+  CHECK(n == 0);
+  CHECK(after_deadline_ms >= 0);  // never early
+  CHECK(after_deadline_ms < to_ms(cancel_latency_bound));
+  CHECK(pattern_kept);
+  CHECK(later.err == none);
+  CHECK(later.value == "late data");
+  MESSAGE("deadline -> return: " << after_deadline_ms << " ms after the deadline");
 }
 
 // Intent: a context already done makes the read return its err at once: no suspension
@@ -903,15 +881,8 @@ TEST_CASE("end of file: a read returns 0 and no error once the write end is clos
 // Intent: errors are values, in std::system_category and comparable with std::errc: a
 // closed fd gives bad_file_descriptor, writing to a pipe's read end too, and writing to
 // a pipe whose reader is gone gives broken_pipe. The kernel also raises SIGPIPE for that
-// write, and goro leaves SIGPIPE's default action (terminate) in place (net.hpp avoids
-// it for sockets with MSG_NOSIGNAL; pipes and files have no such flag): without the
-// counting handler installed here the test process dies with status 141. Whether goro
-// should ignore SIGPIPE as Go does is the lead's call; the MESSAGE reports what it does.
-namespace {
-std::atomic<int> sigpipes{0};
-extern "C" void count_sigpipe(int) { sigpipes.fetch_add(1); }
-}  // namespace
-
+// write; goro::run ignores SIGPIPE (pipes have no MSG_NOSIGNAL), so the process
+// survives: without that, this test process would die with status 141.
 TEST_CASE("errors are values: closed fd, wrong direction, broken pipe") {
   watchdog guard("io errors", 60s);
   goro::result<std::size_t> closed_read{99, {}}, closed_write{99, {}}, wrong_dir{99, {}}, broken{99, {}};
@@ -938,15 +909,10 @@ TEST_CASE("errors are values: closed fd, wrong direction, broken pipe") {
       {
         auto p = make_pipe();
         p.r = goro::file();  // no reader left
-        struct sigaction old {};
-        ::sigaction(SIGPIPE, nullptr, &old);
-        sigpipe_ignored_by_goro = old.sa_handler == SIG_IGN;
-        struct sigaction counting {};
-        counting.sa_handler = count_sigpipe;
-        ::sigemptyset(&counting.sa_mask);
-        ::sigaction(SIGPIPE, &counting, nullptr);
+        struct sigaction current {};
+        ::sigaction(SIGPIPE, nullptr, &current);
+        sigpipe_ignored_by_goro = current.sa_handler == SIG_IGN;
         broken = co_await p.w.write("x");
-        ::sigaction(SIGPIPE, &old, nullptr);
       }
     } catch (...) {
       threw = true;
@@ -960,9 +926,7 @@ TEST_CASE("errors are values: closed fd, wrong direction, broken pipe") {
   CHECK(wrong_dir.err == std::errc::bad_file_descriptor);
   CHECK(broken.err == std::errc::broken_pipe);
   CHECK(broken.value == 0);
-  MESSAGE("SIGPIPE disposition inside goro::run: "
-          << std::string(sigpipe_ignored_by_goro ? "ignored" : "not ignored (default: the write would kill the process)")
-          << "; SIGPIPEs raised by the broken-pipe write: " << sigpipes.load());
+  CHECK(sigpipe_ignored_by_goro);
 }
 
 // ================================================================ many operations

@@ -14,8 +14,10 @@
 //     leave it alone. Each returns the bytes transferred (read: 0 at end of file), or
 //     an error (see goro/io.hpp). read_all reads from the current position to the end;
 //     write_all writes everything or returns the error and how much it wrote.
-//   - Every operation has an overload taking a context first: it ends with ctx.err()
-//     when the context is done first (see goro/io.hpp for what a cancellation keeps).
+//   - read, write, pread, pwrite, read_all and write_all have an overload taking a
+//     context first: it ends with ctx.err() when the context is done first (see
+//     goro/io.hpp for what a cancellation keeps). open, fsync, size and close do not
+//     wait on anything a context should cut short.
 //   - Operations on a file that is not open return std::errc::bad_file_descriptor.
 #pragma once
 

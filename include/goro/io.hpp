@@ -19,6 +19,8 @@
 //     transferred data when the cancellation reached it, it returns that data instead:
 //     nothing is lost. A context already done when the operation starts makes it
 //     return ctx.err() without touching the kernel.
+//   - goro::run ignores SIGPIPE (unless the program set a handler for it): a write to a
+//     pipe or socket whose reader is gone returns std::errc::broken_pipe.
 //   - The context and the buffers must outlive the co_await (they do when they are the
 //     caller's variables or temporaries of the co_await's full expression).
 //   - I/O is awaited inside goro::run's tasks (std::logic_error otherwise). When goro::run

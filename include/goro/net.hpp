@@ -14,9 +14,15 @@
 //   auto [conn, err] = co_await goro::net::dial_tcp(ctx, "localhost:8080");
 //
 // Contract
-//   - Addresses are "host:port", "[ipv6]:port" or ":port" (every local address). A host
-//     that is not a numeric IP is resolved with getaddrinfo on goro::blocking. Port 0
-//     asks the kernel for an ephemeral port: listener::local_addr() tells which.
+//   - Addresses are "host:port", "[ipv6]:port" or ":port" (every local address: the
+//     IPv6 any address accepting IPv4 too, or 0.0.0.0 on a host without IPv6). A host
+//     that is not a numeric IP is resolved with getaddrinfo on goro::blocking; its errors
+//     are in a category named "getaddrinfo" (gai_strerror's messages). listen_tcp and
+//     udp_socket::bind take the first resolved address that works, IPv4 first (as Go:
+//     "localhost:0" listens on 127.0.0.1). Port 0 asks the kernel for an ephemeral port:
+//     listener::local_addr() tells which.
+//   - Accepted and dialled connections have TCP_NODELAY set, as in Go
+//     (set_nodelay(false) turns Nagle's algorithm back on).
 //   - listener, tcp_conn and udp_socket own their descriptor (move-only) and close it
 //     when destroyed; close() closes it through the ring and reports the error.
 //   - Reads return the bytes received, 0 when the peer closed its side. Writes never
@@ -128,8 +134,10 @@ class tcp_conn : public socket_handle {
 // The awaitable of listener::accept: the new connection, with O_CLOEXEC.
 struct to_conn {
   result<tcp_conn> operator()(const detail::io_op& op) const noexcept {
-    if (op.res >= 0) return {tcp_conn(op.res), {}};
-    return {tcp_conn(), detail::io_error(op)};
+    if (op.res < 0) return {tcp_conn(), detail::io_error(op)};
+    tcp_conn conn(op.res);
+    static_cast<void>(conn.set_nodelay());  // Go's default for TCP (see the contract)
+    return {std::move(conn), {}};
   }
 };
 using accept_awaitable = detail::io_awaitable<to_conn>;

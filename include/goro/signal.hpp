@@ -6,15 +6,18 @@
 // Contract
 //   - Called inside goro::run. From the call on, the signals are blocked in every thread
 //     of the process (the calling thread at once; any other thread the first time one
-//     of them is delivered to it: a handler blocks it there and sends it again to the
-//     process), so they reach the process's signalfd, which a task reads through its
-//     worker's ring. Their default action (terminate) no longer applies.
+//     of them is delivered to it: a handler blocks it there and forwards it to goro's
+//     reader through a pipe), so they reach the process's signalfd (or that pipe), which
+//     goro's reader tasks read through their worker's ring. Their default action
+//     (terminate) no longer applies.
 //   - Each delivered signal is sent on the returned channel (capacity 16). As in Go, a
 //     signal is dropped rather than waiting when the channel is full; signals of the
 //     same number that arrive while one is pending are merged by the kernel.
 //   - Several calls may watch the same signal: each of their channels gets it.
-//   - One task per goro::run reads the signalfd; it ends with goro::run, and the
-//     channels are never closed.
+//   - The first signal_notify of a goro::run starts two reader tasks (they count in
+//     num_tasks()); they end with goro::run, and the channels are never closed. The
+//     signals stay blocked after goro::run: one arriving between two runs is delivered
+//     to the next run's subscribers.
 #pragma once
 
 #include <initializer_list>

@@ -293,6 +293,11 @@ goro::task<bool> wait_until(Pred pred, steady::duration limit) {
 
 // ---------------------------------------------------------------- 1. EMFILE
 
+// Whether UBSan's vptr check is in this binary (g++ has no macro for -fsanitize=undefined;
+// the handler the check calls on a cache miss is in its runtime).
+extern "C" [[gnu::weak]] void __ubsan_handle_dynamic_type_cache_miss(void*, void*, void*);
+bool ubsan_vptr_check_linked() { return &__ubsan_handle_dynamic_type_cache_miss != nullptr; }
+
 namespace emfile {
 std::atomic<int> accepted{0}, ended{0};
 goro::task<> handler(tcp_conn c) {
@@ -311,6 +316,11 @@ goro::task<> handler(tcp_conn c) {
 }  // namespace
 
 TEST_CASE("serve survives EMFILE: logs once, backs off, serves the waiting clients once descriptors free up") {
+  if (ubsan_vptr_check_linked()) {
+    MESSAGE("skipped: UBSan's vptr check is linked in; it probes memory through pipe(2) on its first look at a "
+            "type, and under EMFILE that probe fails and it reports false 'does not point to an object' errors");
+    return;
+  }
   auto guard = stress_watchdog("EMFILE");
   constexpr int clients = 64;
   constexpr int headroom = 16;
@@ -340,7 +350,6 @@ TEST_CASE("serve survives EMFILE: logs once, backs off, serves the waiting clien
     for (int i = 0; i < clients; ++i) conns.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     for (const auto& c : conns)
       if (!c.is_open()) p.add("socket() failed before the limit was lowered");
-
     const int lines_before = goro_log->count();
     rlimit low = saved;
     low.rlim_cur = limit_leaving(headroom);
