@@ -256,6 +256,10 @@ std::coroutine_handle<> worker::search() {
     rt.searching_count.fetch_add(1, std::memory_order_acq_rel);  // see stop_searching
   }
   const std::size_t n = rt.workers.size();
+  // A worker with I/O in flight searches briefly (Go's 4 rounds of stealing) and then
+  // parks in its ring, where its own completions wake it: spinning for search_time
+  // would burn the CPU the network peer (on the same cores) needs.
+  const unsigned io_rounds = inflight != 0 ? 4 : 0;
   const auto give_up = clock::now() + search_time;
   for (unsigned round = 1;; ++round) {
     const std::size_t start = n > 1 ? next_random(rng) % n : 0;
@@ -279,7 +283,7 @@ std::coroutine_handle<> worker::search() {
       }
     }
     if (rt.stopping.load(std::memory_order_relaxed)) return nullptr;
-    if (round % 16 == 0 && clock::now() > give_up) return nullptr;
+    if (round == io_rounds || (round % 16 == 0 && clock::now() > give_up)) return nullptr;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif

@@ -116,6 +116,7 @@ class Server:
                                      stderr=subprocess.PIPE)
         self.out = []  # its output after the first line, for failure reports
         self.err = []
+        self.draining = False  # threads read its stdout and stderr
 
     def _drain(self, stream, into):
         for chunk in iter(lambda: stream.read1(65536), b""):
@@ -141,6 +142,7 @@ class Server:
             first += chunk
         line, rest = first.split(b"\n", 1)
         self.out.append(rest)
+        self.draining = True
         for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
             threading.Thread(target=self._drain, args=(stream, into), daemon=True).start()
         m = re.fullmatch(r"listening on (\S+:\d+)", line.decode(errors="replace").strip())
@@ -177,6 +179,8 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if not self.draining:
+            self.err.append(self.proc.stderr.read())
         err = b"".join(self.err).decode(errors="replace")
         print(f"FAIL {self.label}: {why}\n{err}", file=sys.stderr)
 

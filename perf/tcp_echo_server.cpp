@@ -7,10 +7,10 @@
 // echoes every connection until it is killed (SIGTERM's default action, like its Go twin).
 //
 // What a goro programmer writes: goro::net::serve starts one task per connection, which
-// reads into a buffer and writes back what it read. TCP_NODELAY is set on every
-// connection because Go sets it by default on its TCP connections: without it a small
-// echo could wait for Nagle's delayed ACK on one side and not the other. The 4 KiB
-// buffer lives in the task's frame; the Go twin's is a 4 KiB slice on its goroutine.
+// reads into a buffer and writes back what it read. Accepted connections have
+// TCP_NODELAY set, in goro as in Go (goro/net.hpp), so neither side's small echo waits
+// for Nagle's algorithm. The 4 KiB buffer lives in the task's frame; the Go twin's is a
+// 4 KiB slice on its goroutine.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,10 +19,6 @@
 #include <goro/goro.hpp>
 
 goro::task<> echo(goro::net::tcp_conn conn) {
-  if (auto err = conn.set_nodelay()) {
-    std::fprintf(stderr, "tcp_echo_server: TCP_NODELAY: %s\n", err.message().c_str());
-    std::exit(1);
-  }
   char buf[4096];
   for (;;) {
     auto [n, err] = co_await conn.read(buf);

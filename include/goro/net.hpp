@@ -24,7 +24,7 @@
 //   - Accepted and dialled connections have TCP_NODELAY set, as in Go
 //     (set_nodelay(false) turns Nagle's algorithm back on).
 //   - listener, tcp_conn and udp_socket own their descriptor (move-only) and close it
-//     when destroyed; close() closes it through the ring and reports the error.
+//     when destroyed; close() closes it at once (close(2)) and reports the error.
 //   - Reads return the bytes received, 0 when the peer closed its side. Writes never
 //     raise SIGPIPE: a write to a closed or reset peer returns
 //     std::errc::broken_pipe or connection_reset. Nothing is buffered in user space: a

@@ -3,7 +3,7 @@
 //
 // What a Go programmer writes: net.Listen, Accept in a loop, and per connection a
 // goroutine that reads into a buffer and writes back what it read. Go sets TCP_NODELAY
-// on every TCP connection by default; goro's twin sets it explicitly.
+// on every TCP connection by default, as goro does on accepted connections.
 
 package main
 

@@ -47,9 +47,10 @@
 //      acknowledges the mode with one byte; the client then reads (firehose) or writes
 //      (reader) a random amount up to 256 KiB and closes with SO_LINGER 0 (a reset).
 //      Every handler must end; a firehose's error must be broken_pipe or
-//      connection_reset, a reader's connection_reset (or EOF); the process must survive
-//      (SIGPIPE is set to its deadly default first); and the server must still echo on a
-//      fresh connection after each round.
+//      connection_reset, a reader's connection_reset (or EOF); no SIGPIPE may be raised
+//      (a counting handler is installed: goro::run would otherwise ignore SIGPIPE and hide
+//      a send without MSG_NOSIGNAL); and the server must still echo on a fresh
+//      connection after each round.
 //   5. A cancel racing the data (io.hpp: "If the operation had already transferred data
 //      when the cancellation reached it, it returns that data instead: nothing is
 //      lost"). 2,000 rounds on one connection: a read with a fresh context is started,
@@ -214,16 +215,35 @@ void linger_zero(int fd) {
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-void sigpipe_default() {
-  struct sigaction sa{};
-  sa.sa_handler = SIG_DFL;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGPIPE, &sa, nullptr);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-}
+// SIGPIPEs raised while a sigpipe_counter is alive. goro::run ignores SIGPIPE only while
+// its action is the default and leaves a handler alone, so a counting handler catches a
+// send that lacks MSG_NOSIGNAL where SIG_IGN would hide it.
+std::atomic<int> sigpipes{0};  // lock-free: safe to touch in a signal handler
+static_assert(std::atomic<int>::is_always_lock_free);
+extern "C" void count_sigpipe(int) { sigpipes.fetch_add(1, std::memory_order_relaxed); }  // a counter only
+
+// Installs count_sigpipe and unblocks SIGPIPE in this thread (the workers inherit the
+// mask); restores the previous action at the end.
+class sigpipe_counter {
+ public:
+  sigpipe_counter() {
+    struct sigaction sa{};
+    sa.sa_handler = count_sigpipe;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGPIPE, &sa, &old_);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    sigpipes = 0;
+  }
+  ~sigpipe_counter() { ::sigaction(SIGPIPE, &old_, nullptr); }
+  sigpipe_counter(const sigpipe_counter&) = delete;
+  sigpipe_counter& operator=(const sigpipe_counter&) = delete;
+
+ private:
+  struct sigaction old_{};
+};
 
 // The "goro" logger, registered before the library first logs (lib/log.cpp uses a logger
 // of that name as it is): it counts and keeps every line, and echoes it to stderr.
@@ -856,7 +876,7 @@ TEST_CASE("peers that reset mid-stream: every handler ends, the server survives,
   INFO("GORO_STRESS_SEED=" << seed);
   const int per_round = sanitized ? 100 : 200;
   constexpr int rounds = 3;
-  sigpipe_default();
+  sigpipe_counter counter;
   problems p;
   resets::bad = &p;
   resets::started = 0;
@@ -961,6 +981,7 @@ TEST_CASE("peers that reset mid-stream: every handler ends, the server survives,
   CHECK(resets::read_errors.load() + resets::read_eofs.load() == readers);
   CHECK(probes_ok == rounds);
   CHECK(resets::echoed.load() == rounds);
+  CHECK(sigpipes.load() == 0);
   CHECK(!serve_err);
 }
 
