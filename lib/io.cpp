@@ -5,8 +5,9 @@
 //   the task suspends. The worker submits its SQEs once per scheduling round
 //   (worker::flush_io: when its queues run dry, at housekeeping, and when it parks in
 //   io_uring_submit_and_wait) and reaps completions at the same points;
-//   worker::complete_io resumes the task through detail::schedule. `inflight` counts
-//   the operations submitted and not yet completed.
+//   worker::complete_io queues the task, and process_completions pushes the batch on
+//   the worker's deque in completion order. `inflight` counts the operations submitted
+//   and not yet completed. Only the worker's thread enters its ring (ring_init).
 //
 // Cancellation (an operation given a context)
 //   The operation also parks a waiter on its context's canceler, with `on_wake` set.
@@ -25,7 +26,7 @@
 //   the kernel no longer touches the buffer. A canceller touches the op only until its
 //   push onto the inbox; the task cannot resume before the owner took it off.
 //
-// Shutdown: after the workers stop, each worker cancels everything it has in flight
+// Shutdown: when the workers stop, each worker cancels everything it has in flight
 // (IORING_ASYNC_CANCEL_ANY) and waits for every completion and for every cancel request
 // a context already won, without resuming anyone (drain_io); then goro::run destroys
 // the tasks' frames.
@@ -118,7 +119,7 @@ void worker::complete_io(io_op& op, int res) {
       return;
     }
   }
-  if (!draining) schedule(op.task);
+  if (!draining) io_woken.push_back(op.task);
 }
 
 void worker::cancel_io(io_op& op) {

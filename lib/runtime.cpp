@@ -162,6 +162,13 @@ void worker::process_completions() {
   io_uring_cq_advance(&ring, seen);
   take_cancel_requests();
   if (rearm && !draining) arm_wake_read();
+  if (io_woken.empty()) return;
+  // FIFO: the deque is LIFO for its owner, so push the last completed first and the task
+  // whose operation completed first runs first (waking each through `next` ran them in
+  // reverse and starved the early ones).
+  for (auto it = io_woken.rbegin(); it != io_woken.rend(); ++it) push_local(*it);
+  if (io_woken.size() > 1) rt.notify_local();
+  io_woken.clear();
 }
 
 void worker::push_local(std::coroutine_handle<> h) {
@@ -359,6 +366,7 @@ void worker::park() {
 }
 
 void worker::run_loop() {
+  enable_ring(ring);  // created disabled, so that this thread is its issuer (ring_init)
   current_worker = this;
   stack_floor = static_cast<char*>(__builtin_frame_address(0)) - stack_budget;
   // relaxed: a late view of `stopping` only delays the exit by one task; stop() also
@@ -370,6 +378,9 @@ void worker::run_loop() {
       park();
   }
   stop_searching();
+  // No task runs any more; before sweep() frees their frames, the kernel must be done
+  // with their buffers. On this thread: the ring's only issuer.
+  drain_io();
   current_worker = nullptr;
   stack_floor = nullptr;
 }
@@ -497,10 +508,7 @@ void runtime::start(root_base& main) {
   w0.run_loop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  // Every task is stopped; before sweep() frees their frames, the kernel must be done
-  // with their buffers.
   blocking.shutdown();  // its finished jobs schedule their tasks: before sweep()
-  for (auto& w : workers) w->drain_io();
   stop_main.frame.destroy();
 }
 

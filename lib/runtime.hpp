@@ -54,6 +54,7 @@ struct worker {
   std::uint64_t wake_buffer = 0;    // target of the pending eventfd read
   std::vector<std::coroutine_handle<>> overflow;  // push_local's batch, kept for its capacity
   // I/O (lib/io.cpp):
+  std::vector<std::coroutine_handle<>> io_woken;  // process_completions' batch, kept for its capacity
   std::size_t inflight = 0;             // operations submitted, not completed yet
   std::size_t cancel_requests_due = 0;  // completions that lost to a context whose request is still on its way
   bool draining = false;                // goro::run is ending: complete, resume nobody
@@ -163,6 +164,7 @@ class runtime_use {
 
 // Ring set-up with one clear message per refusal (lib/ring.cpp).
 void ring_init(io_uring& ring, unsigned sq_entries, unsigned cq_entries);
+void enable_ring(io_uring& ring);  // on the thread that will use it (see ring_init)
 std::string ring_error_message(int error);
 
 }  // namespace goro::detail

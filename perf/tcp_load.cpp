@@ -14,12 +14,12 @@
 //      as Go's and goro's servers set TCP_NODELAY on their side), so connection set-up is
 //      not measured. A refused or failed connect exits 1.
 //   2. Start the clock, then send each connection's first request. Each connection is a
-//      closed loop: send `size` bytes, wait until all `size` bytes of the echo are back, send the
-//      next. The latency of a round trip is steady_clock from its first write to the read
-//      that completes its echo.
+//      closed loop: send `size` bytes, wait until all `size` bytes of the echo are back,
+//      send the next. The latency of a round trip is steady_clock from its first write to
+//      the read that completes its echo.
 //   3. The bytes of round trip k of connection i are a pattern of (i, k), so an echo that
-//      is short, reordered or crosses connections is caught: the process exits 1. So does
-//      a server that closes a connection or resets it.
+//      carries wrong bytes (reordered, or from another connection) is caught: the process
+//      exits 1. So does a server that closes a connection or resets it.
 //   4. Only round trips completed before the deadline count; req/s is their number over
 //      the run's length. Round trips in flight at the deadline are dropped, and the
 //      sockets are reset (SO_LINGER 0), so runs do not pile up TIME_WAIT sockets; the
