@@ -93,17 +93,7 @@ task<result<std::string>> file::read_all(context ctx) const {
 }
 
 task<result<std::size_t>> file::write_all(context ctx, std::string_view data) const {
-  std::size_t done = 0;
-  if (fd_ < 0) co_return {done, bad_fd()};
-  while (done < data.size()) {
-    auto [n, err] = co_await write(ctx, data.substr(done));
-    if (err) co_return {done, err};
-    // A write of 0 bytes without an error (a full device that reports no ENOSPC, a
-    // driver's quirk) would repeat forever: Go's io.ErrShortWrite, here EIO.
-    if (n == 0) co_return {done, std::make_error_code(std::errc::io_error)};
-    done += n;
-  }
-  co_return {done, {}};
+  return detail::write_all(*this, std::move(ctx), data);
 }
 
 detail::io_status file::fsync() const noexcept { return detail::io_status({IORING_OP_FSYNC, fd_}); }

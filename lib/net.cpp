@@ -349,16 +349,7 @@ task<std::error_code> socket_handle::close() {
 // ---------------------------------------------------------------- tcp_conn
 
 task<result<std::size_t>> tcp_conn::write_all(context ctx, std::string_view data) const {
-  std::size_t done = 0;
-  if (fd_ < 0) co_return {done, bad_fd()};
-  while (done < data.size()) {
-    auto [n, err] = co_await write(ctx, data.substr(done));
-    if (err) co_return {done, err};
-    // send(2) of a non-empty buffer returns >= 1 or an error; 0 would loop forever.
-    if (n == 0) co_return {done, std::make_error_code(std::errc::io_error)};
-    done += n;
-  }
-  co_return {done, {}};
+  return goro::detail::write_all(*this, std::move(ctx), data);
 }
 
 std::error_code tcp_conn::set_nodelay(bool on) const noexcept {

@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -128,6 +129,23 @@ struct to_status {
 };
 using io_bytes = io_awaitable<to_bytes>;
 using io_status = io_awaitable<to_status>;
+
+// write_all of goro::file and goro::net::tcp_conn: w.write(ctx, rest) until all of data
+// is written; on an error, the bytes written before it.
+template <class Writer>
+task<result<std::size_t>> write_all(const Writer& w, context ctx, std::string_view data) {
+  std::size_t done = 0;
+  if (w.fd() < 0) co_return {done, std::make_error_code(std::errc::bad_file_descriptor)};
+  while (done < data.size()) {
+    auto [n, err] = co_await w.write(ctx, data.substr(done));
+    if (err) co_return {done, err};
+    // A write of 0 bytes without an error (a full device that reports no ENOSPC, a
+    // driver's quirk) would repeat forever: Go's io.ErrShortWrite, here EIO.
+    if (n == 0) co_return {done, std::make_error_code(std::errc::io_error)};
+    done += n;
+  }
+  co_return {done, {}};
+}
 
 // ---- goro::blocking's pool (lib/blocking.cpp)
 struct blocking_job {
