@@ -58,6 +58,7 @@
 
 #include <goro/goro.hpp>
 
+#include "net_support.hpp"
 #include "test_support.hpp"
 
 #include <arpa/inet.h>
@@ -90,19 +91,8 @@ using goro_test::watchdog;
 
 namespace {
 
-const std::error_code canceled = goro::errc::canceled;
-const std::error_code deadline_exceeded = goro::errc::deadline_exceeded;
-
-std::string show(std::error_code ec) {
-  if (!ec) return "none";
-  return std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")";
-}
-
-double to_ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-bool is_pipe_or_reset(std::error_code ec) {
-  return ec == std::errc::broken_pipe || ec == std::errc::connection_reset;
-}
+using goro_test::canceled, goro_test::deadline_exceeded, goro_test::show, goro_test::to_ms,
+    goro_test::is_pipe_or_reset;
 
 // Whether this host can bind [::1] (a container without IPv6 cannot).
 bool have_ipv6_loopback() {

@@ -73,6 +73,7 @@
 
 #include <goro/goro.hpp>
 
+#include "net_support.hpp"
 #include "test_support.hpp"
 
 #include <dirent.h>
@@ -138,17 +139,7 @@ constexpr bool sanitized = false;
 
 watchdog stress_watchdog(const char* what) { return goro_test::stress_watchdog(what, 300s); }
 
-const std::error_code canceled = goro::errc::canceled;
-
-std::string show(std::error_code ec) {
-  if (!ec) return "none";
-  return std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")";
-}
-double to_ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-bool is_pipe_or_reset(std::error_code ec) {
-  return ec == std::errc::broken_pipe || ec == std::errc::connection_reset;
-}
+using goro_test::canceled, goro_test::show, goro_test::to_ms, goro_test::is_pipe_or_reset;
 
 long resident_kib() {
   long size = 0, resident = -1;
