@@ -121,35 +121,7 @@ int bound_not_listening(std::uint16_t& port) {
   return fd;
 }
 
-// SIGPIPEs raised in this process while a sigpipe_counter is alive. goro::run ignores
-// SIGPIPE only while its action is the default (io.hpp) and leaves a handler alone, so a
-// counting handler catches a send that lacks MSG_NOSIGNAL where SIG_IGN would hide it.
-std::atomic<int> sigpipes{0};  // lock-free: safe to touch in a signal handler
-static_assert(std::atomic<int>::is_always_lock_free);
-extern "C" void count_sigpipe(int) { sigpipes.fetch_add(1, std::memory_order_relaxed); }  // a counter only
-
-// Installs count_sigpipe and unblocks SIGPIPE in this thread (goro::run starts its
-// workers from it, so they inherit the mask); restores the previous action at the end.
-class sigpipe_counter {
- public:
-  sigpipe_counter() {
-    struct sigaction sa{};
-    sa.sa_handler = count_sigpipe;
-    sigemptyset(&sa.sa_mask);
-    REQUIRE(::sigaction(SIGPIPE, &sa, &old_) == 0);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    REQUIRE(::pthread_sigmask(SIG_UNBLOCK, &set, nullptr) == 0);
-    sigpipes = 0;
-  }
-  ~sigpipe_counter() { ::sigaction(SIGPIPE, &old_, nullptr); }
-  sigpipe_counter(const sigpipe_counter&) = delete;
-  sigpipe_counter& operator=(const sigpipe_counter&) = delete;
-
- private:
-  struct sigaction old_{};
-};
+using goro_test::count_sigpipe, goro_test::sigpipes, goro_test::sigpipe_counter;
 
 // Whether a SIGPIPE raised on the calling thread now would reach count_sigpipe (run
 // inside a task: the worker's mask and the process's action).

@@ -206,35 +206,7 @@ void linger_zero(int fd) {
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-// SIGPIPEs raised while a sigpipe_counter is alive. goro::run ignores SIGPIPE only while
-// its action is the default and leaves a handler alone, so a counting handler catches a
-// send that lacks MSG_NOSIGNAL where SIG_IGN would hide it.
-std::atomic<int> sigpipes{0};  // lock-free: safe to touch in a signal handler
-static_assert(std::atomic<int>::is_always_lock_free);
-extern "C" void count_sigpipe(int) { sigpipes.fetch_add(1, std::memory_order_relaxed); }  // a counter only
-
-// Installs count_sigpipe and unblocks SIGPIPE in this thread (the workers inherit the
-// mask); restores the previous action at the end.
-class sigpipe_counter {
- public:
-  sigpipe_counter() {
-    struct sigaction sa{};
-    sa.sa_handler = count_sigpipe;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGPIPE, &sa, &old_);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-    sigpipes = 0;
-  }
-  ~sigpipe_counter() { ::sigaction(SIGPIPE, &old_, nullptr); }
-  sigpipe_counter(const sigpipe_counter&) = delete;
-  sigpipe_counter& operator=(const sigpipe_counter&) = delete;
-
- private:
-  struct sigaction old_{};
-};
+using goro_test::count_sigpipe, goro_test::sigpipes, goro_test::sigpipe_counter;
 
 // The "goro" logger, registered before the library first logs (lib/log.cpp uses a logger
 // of that name as it is): it counts and keeps every line, and echoes it to stderr.
