@@ -7,8 +7,9 @@
 //      the global queue.
 //   2. A worker runs, in order: a bounced continuation (detail::bounce), every 61st tick
 //      the housekeeping below, the `next` slot, its deque bottom, due timers; then it
+//      submits the round's I/O and reaps its completions (lib/io.cpp); then it
 //      searches: steals half of a random victim's deque, takes a batch of the global
-//      queue; then it parks.
+//      queue (only 4 rounds when it has I/O in flight); then it parks.
 //   3. Housekeeping (every 61 ticks, Go's value for the global-queue check): due
 //      timers, ring completions; then one task from the global queue, else the oldest of its own deque if that one has not moved for a time
 //      slice, so neither starves under a stream of fresh local work.
@@ -378,8 +379,9 @@ void worker::run_loop() {
       park();
   }
   stop_searching();
-  // No task runs any more; before sweep() frees their frames, the kernel must be done
-  // with their buffers. On this thread: the ring's only issuer.
+  // This worker runs no task any more; before sweep() frees the frames of the tasks
+  // waiting on its ring, the kernel must be done with their buffers. On this thread:
+  // the ring's only issuer.
   drain_io();
   current_worker = nullptr;
   stack_floor = nullptr;
