@@ -61,6 +61,7 @@ void request_cancel(waiter& w) noexcept {
   }
   // Keeps the runtime (and so the owner) alive while we touch it from another thread.
   const runtime_use use;
+  // relaxed: only the first guess of the CAS loop below, which checks it.
   io_op* head = owner->cancel_inbox.load(std::memory_order_relaxed);
   do {
     op.next_cancel = head;
