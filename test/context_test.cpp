@@ -71,25 +71,12 @@
 #include <variant>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GORO_TEST_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define GORO_TEST_SANITIZER 1
-#endif
-#endif
 #if defined(__SANITIZE_ADDRESS__)
 #define GORO_TEST_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define GORO_TEST_ASAN 1
 #endif
-#endif
-#ifdef GORO_TEST_SANITIZER
-// From the sanitizer runtime (<sanitizer/allocator_interface.h>, which g++ 12 on Debian
-// does not install): bytes the application has allocated and not freed; memory in
-// ASan's quarantine is not counted.
-extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 using namespace std::chrono_literals;
@@ -154,24 +141,7 @@ goro::task<bool> signalled(goro::chan<> ch) {
   co_return r.index() == 0;
 }
 
-long resident_kib() {
-  long size = 0, resident = -1;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    std::fclose(f);
-  }
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-// Bytes the application has allocated and not freed.
-long long live_heap_bytes() {
-#ifdef GORO_TEST_SANITIZER
-  return static_cast<long long>(__sanitizer_get_current_allocated_bytes());
-#else
-  const struct mallinfo2 mi = mallinfo2();
-  return static_cast<long long>(mi.uordblks + mi.hblkhd);  // small chunks + mmapped big ones
-#endif
-}
+using goro_test::resident_kib, goro_test::live_heap_bytes;
 
 }  // namespace
 

@@ -104,18 +104,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GORO_TEST_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define GORO_TEST_SANITIZER 1
-#endif
-#endif
-#ifdef GORO_TEST_SANITIZER
-// From the sanitizer runtime (<sanitizer/allocator_interface.h>): bytes the application
-// has allocated and not freed.
-extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
-#endif
 
 using namespace std::chrono_literals;
 using steady = goro::clock;
@@ -141,24 +129,7 @@ watchdog stress_watchdog(const char* what) { return goro_test::stress_watchdog(w
 
 using goro_test::canceled, goro_test::show, goro_test::to_ms, goro_test::is_pipe_or_reset;
 
-long resident_kib() {
-  long size = 0, resident = -1;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    std::fclose(f);
-  }
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-// Bytes the application has allocated and not freed.
-long long live_heap_bytes() {
-#ifdef GORO_TEST_SANITIZER
-  return static_cast<long long>(__sanitizer_get_current_allocated_bytes());
-#else
-  const struct mallinfo2 mi = mallinfo2();
-  return static_cast<long long>(mi.uordblks + mi.hblkhd);  // small chunks + mmapped big ones
-#endif
-}
+using goro_test::resident_kib, goro_test::live_heap_bytes;
 
 // CPU time (user + system) the whole process has used.
 steady::duration cpu_time() {
