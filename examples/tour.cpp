@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -104,6 +105,13 @@ goro::task<goro::result<std::size_t>> shout_back(const goro::net::listener* ln, 
   auto [written, werr] = co_await std::move(writing);
   co_return {got.size(), werr};
 }  // conn closes here: the client reads EOF after the answer
+
+// Waits for one job (section 10 closes the channel instead).
+goro::task<> wait_for_a_job(goro::chan<int> jobs, goro::wait_group* wg) {
+  auto job = co_await jobs.recv();
+  (void)job;
+  wg->done();
+}
 
 goro::task<int> amain() {
   std::printf("goro tour: %u workers (GOMAXPROCS)\n\n", goro::maxprocs());
@@ -397,6 +405,33 @@ goro::task<int> amain() {
       std::printf("   listen on 127.0.0.1:0: %s\n", lerr.message().c_str());
     }
     all_correct &= net_ok;
+  }
+
+  {  // 10. Seeing inside: a dump of two tasks parked on a channel, as SIGQUIT would print it
+    goro::chan<int> jobs;
+    goro::wait_group wg;
+    for (int i = 0; i < 2; ++i) {
+      wg.add(1);
+      goro::go(wait_for_a_job, jobs, &wg);
+    }
+    // Let them run until both wait on `jobs`: a yield puts main behind them.
+    std::size_t parked = 0;
+    for (int round = 0; round < 1000 && parked < 2; ++round) {
+      co_await goro::yield();
+      parked = 0;
+      for (const goro::task_info& t : goro::task_snapshot())
+        parked += t.state == goro::task_state::parked && t.waiting_on == "chan recv";
+    }
+    std::printf("10. goro::dump_tasks while two workers wait for a job:\n");
+    std::ostringstream dump;
+    goro::dump_tasks(dump);
+    std::printf("%s", dump.str().c_str());
+    jobs.close();  // no jobs after all: they return
+    co_await wg.wait();
+    const bool dump_ok = parked == 2 && dump.str().find("[chan recv") != std::string::npos;
+    std::printf("   %s\n", dump_ok ? "both shown parked on chan recv, with the lines they wait at and started at"
+                                   : "WRONG: the waiting tasks were not both shown");
+    all_correct &= dump_ok;
   }
 
   std::printf("\nlive tasks at the end: %zu (just main)\n", goro::num_tasks());

@@ -39,6 +39,11 @@ void blocking_pool::submit(blocking_job& job) {
   // else: every thread is busy and the pool is at its bound; the job waits its turn.
 }
 
+bool blocking_pool::busy() {
+  std::lock_guard lock(mu_);
+  return queued_ + running_ != 0;
+}
+
 void blocking_pool::thread_main(std::list<std::thread>::iterator self) {
   pthread_setname_np(pthread_self(), "goro-blocking");
   std::unique_lock lock(mu_);

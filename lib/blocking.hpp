@@ -18,6 +18,9 @@ class blocking_pool {
   blocking_pool& operator=(const blocking_pool&) = delete;
 
   void submit(blocking_job& job);
+  // A job is queued or running: its task will be woken (deadlock detection). A finished
+  // job's task is scheduled before the job stops counting.
+  bool busy();
   // goro::run is ending (no task runs any more): drops the jobs not started, waits for
   // the running ones, stops every thread.
   void shutdown() noexcept;

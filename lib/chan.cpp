@@ -173,12 +173,20 @@ bool complete_locked(chan_core& c, chan_waiter& w, std::coroutine_handle<>* wake
 
 }  // namespace
 
-bool chan_complete_or_park(chan_core* c, chan_waiter& w, std::coroutine_handle<> h) {
-  if (!c) return true;  // a nil channel: parked forever, in no queue
+bool chan_complete_or_park(chan_core* c, chan_waiter& w, std::coroutine_handle<> h, parked_task& parked,
+                           const std::source_location& where) {
+  const wait_kind kind = w.sending ? wait_kind::chan_send : wait_kind::chan_recv;
+  if (!c) {  // a nil channel: parked forever, in no queue
+    parked.park(kind, nullptr, 0, where);
+    return true;
+  }
   std::coroutine_handle<> wake;
   {
     short_lock_guard lock(c->lock);
     if (!complete_locked(*c, w, &wake)) {
+      // Recorded here, not first thing in await_suspend: only an operation that parks
+      // pays for it, and under the lock, so before any waker can find w.
+      parked.park(kind, c, c->cap, where);
       w.task = h;
       (w.sending ? c->sendq : c->recvq).push_back(w);
       return true;  // w is not touched again here: a waker may resume the task at once

@@ -220,10 +220,13 @@ void context_enqueue_locked(context_node* canceler, waiter& w) noexcept { as_can
 
 void context_dequeue_locked(context_node* canceler, waiter& w) noexcept { as_cancel(canceler)->waiters.remove(w); }
 
-bool context_park(context_node* canceler, waiter& w, std::coroutine_handle<> task) noexcept {
+bool context_park(context_node* canceler, waiter& w, std::coroutine_handle<> task, parked_task* parked,
+                  const std::source_location& where) noexcept {
   cancel_node& n = *as_cancel(canceler);
   short_lock_guard guard(n.lock);
   if (n.state.load(std::memory_order_relaxed) != 0) return false;  // under the lock
+  // Under the lock, so before a canceller can find w; and only when the task parks.
+  if (parked) parked->park(wait_kind::context_done, canceler, 0, where);
   w.task = task;
   n.waiters.push_back(w);
   return true;

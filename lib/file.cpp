@@ -11,6 +11,9 @@
 //   coroutine that awaits the operation, so it outlives the operation even when goro::run
 //   ends mid-flight (lib/io.cpp drains the ring before any frame is destroyed).
 //
+// Wait sites: every task here passes its caller's `where` to the operations it awaits,
+// so goro::dump_tasks shows the user's line, not one of this file.
+//
 // g++ 12 (README, "Known compiler issues"): awaitables built here are named before they
 // are awaited, tasks returned by calls that take a std::string by value are named too,
 // and no co_await is the bare condition of an if or while.
@@ -59,15 +62,16 @@ file::~file() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-task<result<file>> file::open(std::string path, int flags, unsigned mode) {
+task<result<file>> file::open(std::string path, int flags, unsigned mode, std::source_location where) {
   // path lives in this frame until the completion: the kernel reads it at submission
   // (or later, when the open is punted to an io-wq thread).
-  detail::io_awaitable<to_file> op({IORING_OP_OPENAT, AT_FDCWD, reinterpret_cast<std::uintptr_t>(path.c_str()), mode,
-                                    0, static_cast<std::uint32_t>(flags | O_CLOEXEC)});
+  detail::io_awaitable<to_file> op({IORING_OP_OPENAT, AT_FDCWD, reinterpret_cast<std::uintptr_t>(path.c_str()), mode, 0,
+                                    static_cast<std::uint32_t>(flags | O_CLOEXEC)},
+                                   where);
   co_return co_await op;
 }
 
-task<result<std::string>> file::read_all(context ctx) const {
+task<result<std::string>> file::read_all(context ctx, std::source_location where) const {
   std::string out;
   if (fd_ < 0) co_return {std::move(out), bad_fd()};
   // First guess: what is left from the current position to the end, plus one byte so
@@ -83,7 +87,7 @@ task<result<std::string>> file::read_all(context ctx) const {
   std::size_t len = 0;
   for (;;) {
     if (len == out.size()) out.resize(out.size() * 2);
-    auto [n, err] = co_await read(ctx, std::span<char>(out.data() + len, out.size() - len));
+    auto [n, err] = co_await read(ctx, std::span<char>(out.data() + len, out.size() - len), where);
     if (err || n == 0) {
       out.resize(len);
       co_return {std::move(out), err};
@@ -92,51 +96,54 @@ task<result<std::string>> file::read_all(context ctx) const {
   }
 }
 
-task<result<std::size_t>> file::write_all(context ctx, std::string_view data) const {
-  return detail::write_all(*this, std::move(ctx), data);
+task<result<std::size_t>> file::write_all(context ctx, std::string_view data, std::source_location where) const {
+  return detail::write_all(*this, std::move(ctx), data, where);
 }
 
-detail::io_status file::fsync() const noexcept { return detail::io_status({IORING_OP_FSYNC, fd_}); }
+detail::io_status file::fsync(std::source_location where) const noexcept {
+  return detail::io_status({IORING_OP_FSYNC, fd_}, where);
+}
 
-task<result<std::uint64_t>> file::size() const {
+task<result<std::uint64_t>> file::size(std::source_location where) const {
   if (fd_ < 0) co_return {0, bad_fd()};
   // statx(fd, "", AT_EMPTY_PATH): the open file itself. stx is written by the kernel,
   // so it lives in this frame.
   struct statx stx {};
   static constexpr char empty_path[] = "";
   detail::io_status op({IORING_OP_STATX, fd_, reinterpret_cast<std::uintptr_t>(empty_path), STATX_SIZE,
-                        reinterpret_cast<std::uintptr_t>(&stx), AT_EMPTY_PATH});
+                        reinterpret_cast<std::uintptr_t>(&stx), AT_EMPTY_PATH},
+                       where);
   const std::error_code err = co_await op;
   if (err) co_return {0, err};
   co_return {stx.stx_size, {}};
 }
 
-task<std::error_code> file::close() {
+task<std::error_code> file::close(std::source_location where) {
   // Released first: the destructor must not close the number again (another open may
   // have reused it by then).
   const int fd = release();
   if (fd < 0) co_return bad_fd();
-  detail::io_status op({IORING_OP_CLOSE, fd});
+  detail::io_status op({IORING_OP_CLOSE, fd}, where);
   co_return co_await op;
 }
 
-task<result<std::string>> read_file(std::string path) {
-  auto opening = file::open(std::move(path), file::read_only);
+task<result<std::string>> read_file(std::string path, std::source_location where) {
+  auto opening = file::open(std::move(path), file::read_only, 0 /* no create: unused */, where);
   auto [f, err] = co_await std::move(opening);
   if (err) co_return {std::string(), err};
-  auto reading = f.read_all();
+  auto reading = f.read_all({}, where);
   co_return co_await std::move(reading);  // f's destructor closes it; a read-only close loses nothing
 }
 
-task<std::error_code> write_file(std::string path, std::string data, unsigned mode) {
-  auto opening = file::open(std::move(path), file::write_only | file::create | file::truncate, mode);
+task<std::error_code> write_file(std::string path, std::string data, unsigned mode, std::source_location where) {
+  auto opening = file::open(std::move(path), file::write_only | file::create | file::truncate, mode, where);
   auto [f, err] = co_await std::move(opening);
   if (err) co_return err;
-  auto writing = f.write_all(data);
+  auto writing = f.write_all(data, where);
   const auto written = co_await std::move(writing);
   // Closed through the ring either way; the write's error comes first, then close's
   // (NFS and some FUSE file systems report a failed write-back only at close).
-  auto closing = f.close();
+  auto closing = f.close(where);
   const std::error_code close_err = co_await std::move(closing);
   co_return written.err ? written.err : close_err;
 }

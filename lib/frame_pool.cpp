@@ -46,23 +46,12 @@ struct free_block {
   free_block* next;
 };
 
-// In front of every frame. `link` overlaps free_block::next while the block is free;
-// `root` is null then (invariant 5).
-struct root_header {
-  void* link;
-  std::atomic<void*> root;
-};
-static_assert(sizeof(root_header) == 16);
-constexpr std::size_t header_size = sizeof(root_header);
+constexpr std::size_t header_size = frame_header_size;
 
 // The link word of an oversized block (not from a slab) points here.
 char oversized;
 
-root_header& header_of(void* frame) {
-  return *reinterpret_cast<root_header*>(static_cast<char*>(frame) - header_size);
-}
-
-// A free block keeps its first 16 bytes readable (the link word and a root header); the
+// A free block keeps its header readable (the link word, the root, the trace); the
 // rest is poisoned under ASan, so a frame used after it was freed is reported even
 // though its memory stays in the pool.
 void poison(void* b, std::size_t size) {
@@ -145,7 +134,7 @@ free_block* refill(std::size_t cls) {
   char* memory = static_cast<char*>(::operator new(size * n, std::align_val_t{64}));
   for (std::size_t i = 0; i < n; ++i) {
     char* b = memory + i * size;
-    new (b) root_header{nullptr, nullptr};
+    new (b) frame_header{nullptr, nullptr, {}};
     reinterpret_cast<free_block*>(b)->next = i + 1 < n ? reinterpret_cast<free_block*>(b + size) : nullptr;
     poison(b, size);
   }
@@ -197,19 +186,19 @@ void* frame_alloc(std::size_t size) {
   char* block;
   if (total > max_pooled_frame) {
     block = static_cast<char*>(::operator new(total));
-    new (block) root_header{&oversized, nullptr};
+    new (block) frame_header{&oversized, nullptr, {}};
   } else {
     block = static_cast<char*>(alloc(class_of(total)));
-    reinterpret_cast<root_header*>(block)->link = nullptr;  // the stale free-list link
+    reinterpret_cast<frame_header*>(block)->link = nullptr;  // the stale free-list link
   }
   return block + header_size;
 }
 
 void frame_free(void* frame, std::size_t size) noexcept {
-  root_header& h = header_of(frame);
+  frame_header& h = header_of(frame);
   // relaxed, and a load and a store rather than an exchange (a locked instruction): only
-  // the thread freeing the frame writes it now, and live_roots reads it only after the
-  // threads that write it were joined.
+  // the thread freeing the frame writes it now. A walker of live_roots may still see the
+  // old root; it only reads the trace, and checks `root` again afterwards (lib/trace.cpp).
   const bool was_live = h.root.load(std::memory_order_relaxed) != nullptr;
   h.root.store(nullptr, std::memory_order_relaxed);
   if (h.link == &oversized) {
@@ -224,29 +213,31 @@ void frame_free(void* frame, std::size_t size) noexcept {
 }
 
 void mark_root_live(void* frame, void* root) noexcept {
-  root_header& h = header_of(frame);
+  frame_header& h = header_of(frame);
   assert((h.link == nullptr || h.link == &oversized) && "goro: a root frame that did not come from frame_alloc");
   assert(h.root.load(std::memory_order_relaxed) == nullptr && "goro: root frame marked live twice");
-  h.root.store(root, std::memory_order_relaxed);  // see frame_free
+  // release: a walker's acquire load that sees the root sees its trace written (id, start
+  // site); a plain store on x86.
+  h.root.store(root, std::memory_order_release);
   if (h.link == &oversized) {  // not in any slab: remember it by address
     std::lock_guard lock(global_depot().mu);
     global_depot().big_roots.insert(frame);
   }
 }
 
-std::vector<void*> live_roots() {
-  std::vector<void*> roots;
+std::vector<live_root> live_roots() {
+  std::vector<live_root> roots;
   depot& d = global_depot();
   std::lock_guard lock(d.mu);
   for (const slab& s : d.slabs) {
     const std::size_t size = block_size(s.cls);
     for (std::size_t i = 0; i < batch_blocks(s.cls); ++i) {
-      auto* h = reinterpret_cast<root_header*>(s.memory + i * size);
-      if (void* r = h->root.load(std::memory_order_relaxed)) roots.push_back(r);  // see frame_free
+      auto* h = reinterpret_cast<frame_header*>(s.memory + i * size);
+      if (void* r = h->root.load(std::memory_order_acquire)) roots.push_back({r, h});  // see mark_root_live
     }
   }
-  for (void* frame : d.big_roots)
-    if (void* r = header_of(frame).root.load(std::memory_order_relaxed)) roots.push_back(r);
+  for (void* frame : d.big_roots)  // under d.mu, as their insertion and removal
+    if (void* r = header_of(frame).root.load(std::memory_order_acquire)) roots.push_back({r, &header_of(frame)});
   return roots;
 }
 

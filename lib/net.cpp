@@ -43,6 +43,11 @@
 // getpeername and the destructors' close are plain system calls on the worker: none of
 // them waits for the network.
 //
+// Wait sites: every task here passes its caller's `where` to what it awaits (resolve's
+// goro::blocking, dial_tcp's connect...), so goro::dump_tasks shows the user's line.
+// dial_tcp's resolver task (below) is a real task in flight, left visible in dumps; its
+// wait site is the dial_tcp call too.
+//
 // g++ 12 (README, "Known compiler issues"): tasks returned by calls that take a
 // std::string by value, and awaitables built here, are named before they are awaited;
 // getaddrinfo's lambda captures only references (trivially destructible) and is named.
@@ -182,8 +187,8 @@ void prefer_ipv4(std::vector<address>& addrs) {
 
 // dial_tcp's lookup when its context can end it early: the answer comes through `out`
 // (capacity 1, so the send never waits even when nobody listens any more).
-task<> resolve_into(std::string host_port, chan<result<std::vector<address>>> out) {
-  auto lookup = resolve(std::move(host_port));
+task<> resolve_into(std::string host_port, chan<result<std::vector<address>>> out, std::source_location where) {
+  auto lookup = resolve(std::move(host_port), where);
   auto answer = co_await std::move(lookup);
   out.try_send(std::move(answer));
 }
@@ -276,7 +281,7 @@ std::uint16_t address::port() const noexcept {
 
 // ---------------------------------------------------------------- resolve
 
-task<result<std::vector<address>>> resolve(std::string host_port) {
+task<result<std::vector<address>>> resolve(std::string host_port, std::source_location where) {
   std::vector<address> out;
   if (auto numeric = address::parse(host_port)) {
     out.push_back(numeric.value);
@@ -310,7 +315,7 @@ task<result<std::vector<address>>> resolve(std::string host_port) {
     if (found.empty()) return {{}, gai_error(EAI_NONAME, 0)};
     return {std::move(found), {}};
   };
-  auto call = goro::blocking(lookup);
+  auto call = goro::blocking(lookup, where);
   co_return co_await std::move(call);
 }
 
@@ -348,8 +353,8 @@ task<std::error_code> socket_handle::close() {
 
 // ---------------------------------------------------------------- tcp_conn
 
-task<result<std::size_t>> tcp_conn::write_all(context ctx, std::string_view data) const {
-  return goro::detail::write_all(*this, std::move(ctx), data);
+task<result<std::size_t>> tcp_conn::write_all(context ctx, std::string_view data, std::source_location where) const {
+  return goro::detail::write_all(*this, std::move(ctx), data, where);
 }
 
 std::error_code tcp_conn::set_nodelay(bool on) const noexcept {
@@ -367,9 +372,9 @@ address tcp_conn::remote_addr() const noexcept {
 
 // ---------------------------------------------------------------- listen / dial
 
-task<result<listener>> listen_tcp(std::string host_port, int backlog) {
+task<result<listener>> listen_tcp(std::string host_port, int backlog, std::source_location where) {
   const bool any_form = starts_any_form(host_port);
-  auto resolving = resolve(std::move(host_port));
+  auto resolving = resolve(std::move(host_port), where);
   auto [addrs, err] = co_await std::move(resolving);
   if (err) co_return {listener(), err};
   prefer_ipv4(addrs);
@@ -388,14 +393,14 @@ task<result<listener>> listen_tcp(std::string host_port, int backlog) {
   co_return {listener(), last};
 }
 
-task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port) {
+task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port, std::source_location where) {
   if (auto done = ctx.err()) co_return {tcp_conn(), done};
   const bool any_form = starts_any_form(host_port);
   std::vector<address> addrs;
   if (auto numeric = address::parse(host_port)) {
     addrs.push_back(numeric.value);
   } else if (!goro::detail::canceler_of(ctx)) {  // nothing can end the lookup early
-    auto resolving = resolve(std::move(host_port));
+    auto resolving = resolve(std::move(host_port), where);
     auto [found, err] = co_await std::move(resolving);
     if (err) co_return {tcp_conn(), err};
     addrs = std::move(found);
@@ -403,7 +408,7 @@ task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port) {
     // getaddrinfo cannot be interrupted: the lookup runs in a task of its own, and we
     // stop waiting for it when ctx ends (the task finishes on its own later).
     chan<result<std::vector<address>>> answer(1);
-    goro::go(resolve_into, std::move(host_port), answer);
+    goro::go(resolve_into, std::move(host_port), answer, where);
     auto r = co_await goro::select(answer.recv(), ctx.done());
     if (r.index() == 1) co_return {tcp_conn(), ctx.err()};
     auto& got = std::get<0>(r);  // never empty: answer is never closed
@@ -415,8 +420,9 @@ task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port) {
     address a = candidate;  // in this frame: the kernel reads it during the connect
     auto conn = open_socket<tcp_conn>(a, SOCK_STREAM, any_form, last);
     if (!conn.is_open()) continue;
-    goro::detail::io_status op({IORING_OP_CONNECT, conn.fd(), reinterpret_cast<std::uintptr_t>(a.data()), 0,
-                                a.size(), 0, goro::detail::canceler_of(ctx)});
+    goro::detail::io_status op({IORING_OP_CONNECT, conn.fd(), reinterpret_cast<std::uintptr_t>(a.data()), 0, a.size(),
+                                0, goro::detail::canceler_of(ctx)},
+                               where);
     const std::error_code err = co_await op;
     if (!err) {
       static_cast<void>(conn.set_nodelay());  // Go's default for TCP (see net.hpp)
@@ -430,9 +436,9 @@ task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port) {
 
 // ---------------------------------------------------------------- udp_socket
 
-task<result<udp_socket>> udp_socket::bind(std::string host_port) {
+task<result<udp_socket>> udp_socket::bind(std::string host_port, std::source_location where) {
   const bool any_form = starts_any_form(host_port);
-  auto resolving = resolve(std::move(host_port));
+  auto resolving = resolve(std::move(host_port), where);
   auto [addrs, err] = co_await std::move(resolving);
   if (err) co_return {udp_socket(), err};
   prefer_ipv4(addrs);
@@ -449,7 +455,7 @@ task<result<udp_socket>> udp_socket::bind(std::string host_port) {
   co_return {udp_socket(), last};
 }
 
-task<result<datagram>> udp_socket::recv_from(context ctx, std::span<char> buf) const {
+task<result<datagram>> udp_socket::recv_from(context ctx, std::span<char> buf, std::source_location where) const {
   if (fd_ < 0) co_return {datagram(), bad_fd()};
   // The message header, the vector and the sender's address are written by the kernel:
   // they live in this frame until the completion.
@@ -461,7 +467,7 @@ task<result<datagram>> udp_socket::recv_from(context ctx, std::span<char> buf) c
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   goro::detail::io_bytes op(
-      {IORING_OP_RECVMSG, fd_, reinterpret_cast<std::uintptr_t>(&msg), 1, 0, 0, goro::detail::canceler_of(ctx)});
+      {IORING_OP_RECVMSG, fd_, reinterpret_cast<std::uintptr_t>(&msg), 1, 0, 0, goro::detail::canceler_of(ctx)}, where);
   auto [n, err] = co_await op;
   if (err) co_return {datagram(), err};
   // Without MSG_TRUNC in the flags the result is the bytes stored, never more than buf
@@ -471,7 +477,8 @@ task<result<datagram>> udp_socket::recv_from(context ctx, std::span<char> buf) c
   co_return {std::move(d), {}};
 }
 
-task<result<std::size_t>> udp_socket::send_to(context ctx, address to, std::string_view data) const {
+task<result<std::size_t>> udp_socket::send_to(context ctx, address to, std::string_view data,
+                                              std::source_location where) const {
   if (fd_ < 0) co_return {0, bad_fd()};
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr msg{};
@@ -480,7 +487,8 @@ task<result<std::size_t>> udp_socket::send_to(context ctx, address to, std::stri
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   goro::detail::io_bytes op({IORING_OP_SENDMSG, fd_, reinterpret_cast<std::uintptr_t>(&msg), 1, 0, MSG_NOSIGNAL,
-                             goro::detail::canceler_of(ctx)});
+                             goro::detail::canceler_of(ctx)},
+                            where);
   co_return co_await op;
 }
 

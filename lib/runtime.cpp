@@ -43,6 +43,18 @@
 // thread holds channel locks (a select disarming its timer case), never the reverse:
 // a timer's fire() takes no lock; its after_fire() runs once the lock is released.
 //
+// Deadlock (Go's checkdead): a worker that lists itself idle with no timer of its own and
+// no I/O in flight can only be woken by another thread. When the last worker lists
+// itself so, with every queue empty, no goro::blocking job queued or running and no
+// external_handle alive, nothing can ever wake a task: it sets `deadlocked` and stops the
+// runtime, and goro::run throws deadlock_error. The check runs under idle_mu, inside the
+// parker's step 1, so it costs nothing on any other path. Every wake-up from a thread
+// outside the runtime goes through the global queue and wake_one (idle_mu), and each of
+// those threads stops counting (a blocking job, an external_handle) only after its
+// wake-up: so the checker either sees the count, or sees the work, or was taken off the
+// idle list by the wake-up. An external_handle that stops counting wakes one worker,
+// which parks again and repeats the check.
+//
 // Live tasks: every spawned task's frame is marked live in the frame pool at submit
 // (frame_pool.hpp), and unmarked when the frame is freed; after the workers stop,
 // sweep() walks the live roots and destroys the unfinished ones nobody can join.
@@ -60,10 +72,17 @@
 
 #include "config.hpp"
 #include "log.hpp"
+#include "trace.hpp"
 
 namespace goro::detail {
 
 constinit thread_local worker* current_worker = nullptr;
+constinit thread_local root_base* current_task = nullptr;
+constinit thread_local bool spawning_internal = false;  // see internal_spawns
+constinit thread_local std::int64_t worker_clock_ns = 0;
+
+internal_spawns::internal_spawns() noexcept { spawning_internal = true; }
+internal_spawns::~internal_spawns() { spawning_internal = false; }
 constinit thread_local char* stack_floor = nullptr;
 
 namespace {
@@ -73,6 +92,8 @@ namespace {
 std::atomic<runtime*> the_runtime{nullptr};
 // Threads outside the runtime inside a runtime_use (see runtime.hpp).
 std::atomic<unsigned> foreign_users{0};
+// goro::run calls so far (runtime::generation).
+std::atomic<std::uint64_t> run_generation{0};
 
 // Most timers one run_due_timers call fires; picked: half of the default local queue, so
 // one batch of woken tasks fits in the deque without overflowing to the global queue.
@@ -97,6 +118,8 @@ constexpr auto time_slice = std::chrono::milliseconds(10);
 // overflow, at a cost). Each ring costs ~(64 * sq + 16 * cq) bytes of locked memory.
 constexpr unsigned ring_sq_entries = 1024;
 constexpr unsigned ring_cq_entries = 8192;
+// Task ids a worker takes from the shared counter at once (Go's _GoidCacheBatch).
+constexpr std::uint64_t task_id_batch = 16;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64
   s ^= s << 13;
@@ -153,14 +176,19 @@ void worker::process_completions() {
   unsigned head, seen = 0;
   io_uring_cqe* cqe;
   bool rearm = false;
+  std::uint64_t ops = 0;
   io_uring_for_each_cqe(&ring, head, cqe) {
     ++seen;
-    if (cqe->user_data == wake_tag)
+    if (cqe->user_data == wake_tag) {
       rearm = true;
-    else if (cqe->user_data != cancel_tag)
+    } else if (cqe->user_data != cancel_tag) {
+      ++ops;
       complete_io(*reinterpret_cast<io_op*>(cqe->user_data), cqe->res);
+    }
   }
   io_uring_cq_advance(&ring, seen);
+  if (rearm) count(wakeups);
+  if (ops) count(io_completions, ops);
   take_cancel_requests();
   if (rearm && !draining) arm_wake_read();
   if (io_woken.empty()) return;
@@ -170,6 +198,22 @@ void worker::process_completions() {
   for (auto it = io_woken.rbegin(); it != io_woken.rend(); ++it) push_local(*it);
   if (io_woken.size() > 1) rt.notify_local();
   io_woken.clear();
+}
+
+std::uint64_t worker::take_task_id() {
+  if (next_id == id_limit) {
+    // relaxed: ids need only be unique, which the RMW gives.
+    next_id = rt.next_task_id.fetch_add(task_id_batch, std::memory_order_relaxed);
+    id_limit = next_id + task_id_batch;
+  }
+  return next_id++;
+}
+
+void worker::count_submissions() noexcept {
+  // sqe_tail counts every SQE this thread prepared (mod 2^32); submitted at the next enter.
+  const std::uint32_t tail = ring.sq.sqe_tail;
+  count(io_submissions, tail - sqes_counted);
+  sqes_counted = tail;
 }
 
 void worker::push_local(std::coroutine_handle<> h) {
@@ -222,11 +266,13 @@ std::coroutine_handle<> worker::steal_from(worker& victim) {
   std::coroutine_handle<> first = victim.queue.steal();
   if (!first) return nullptr;
   // Steal half: the rest goes to our own deque, empty while we search.
-  for (std::size_t i = 1; i < available / 2; ++i) {
+  std::uint64_t n = 1;
+  for (; n < available / 2; ++n) {
     auto h = victim.queue.steal();
     if (!h) break;
     push_local(h);
   }
+  count(steals, n);
   return first;
 }
 
@@ -239,9 +285,17 @@ void worker::stop_searching() {
     rt.wake_one();
 }
 
+void worker::read_clock() noexcept {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);  // the clock goro::dump_tasks compares with
+  worker_clock_ns = now.tv_sec * 1'000'000'000 + now.tv_nsec;
+}
+
 std::coroutine_handle<> worker::housekeeping() {
+  read_clock();
   run_due_timers();
   flush_io();
+  count_submissions();
   if (auto h = rt.take_global(*this)) return h;
   // The oldest local task runs out of turn only once it has waited a whole time slice:
   // running it every round would make fork-join breadth-first (each oldest entry is a
@@ -299,7 +353,10 @@ std::coroutine_handle<> worker::search() {
 }
 
 std::coroutine_handle<> worker::find_work() {
-  if (bounced) return std::exchange(bounced, nullptr);
+  if (bounced) return std::exchange(bounced, nullptr);  // the current task goes on
+  // The last task parked or finished (its frame may be gone): the next one names itself
+  // when it resumes (parked_task, a root's initial_awaiter), else stays unnamed.
+  current_task = nullptr;
   if (++tick % housekeeping_interval == 0)
     if (auto h = housekeeping()) return h;
   if (next) return std::exchange(next, nullptr);
@@ -308,6 +365,7 @@ std::coroutine_handle<> worker::find_work() {
   // The end of a scheduling round: one io_uring_enter submits every operation the
   // round's tasks started; the completions already there wake their tasks.
   flush_io();
+  count_submissions();
   if (next) return std::exchange(next, nullptr);  // woken by an after_fire or an I/O completion
   if (auto h = queue.take()) return h;
   return search();
@@ -330,11 +388,19 @@ void worker::park() {
     has_timeout = true;
   }
 
-  {  // 1. list as idle
+  bool deadlock;
+  {  // 1. list as idle (and check for a deadlock, see "Deadlock")
     std::lock_guard lock(rt.idle_mu);
     rt.idle.push_back(this);
     idle_listed = true;
+    idle_forever = !has_timeout && inflight == 0 && cancel_requests_due == 0;
     rt.idle_count.store(static_cast<unsigned>(rt.idle.size()), std::memory_order_relaxed);  // under idle_mu
+    deadlock = idle_forever && rt.everyone_asleep();
+    if (deadlock) rt.deadlocked = true;
+  }
+  if (deadlock) {
+    log().debug("every task is asleep: deadlock");
+    rt.stop();
   }
   if (searching) {
     searching = false;
@@ -348,9 +414,12 @@ void worker::park() {
   // 3. wait
   if (!work) {
     io_uring_cqe* cqe = nullptr;
+    count_submissions();
+    count(parks);
     const int r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, has_timeout ? &timeout : nullptr, nullptr);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-      log().error("worker {}: io_uring wait failed: {}", index, std::strerror(-r));
+      log().error("io_uring wait failed: {}", std::strerror(-r));
+    read_clock();
     process_completions();
   }
 
@@ -370,6 +439,7 @@ void worker::run_loop() {
   enable_ring(ring);  // created disabled, so that this thread is its issuer (ring_init)
   current_worker = this;
   stack_floor = static_cast<char*>(__builtin_frame_address(0)) - stack_budget;
+  read_clock();
   // relaxed: a late view of `stopping` only delays the exit by one task; stop() also
   // wakes every parked worker.
   while (!rt.stopping.load(std::memory_order_relaxed)) {
@@ -384,12 +454,14 @@ void worker::run_loop() {
   // the ring's only issuer.
   drain_io();
   current_worker = nullptr;
+  current_task = nullptr;  // goro::run's thread goes on; its last task is gone
   stack_floor = nullptr;
 }
 
 // ---------------------------------------------------------------- runtime
 
-runtime::runtime(const config& cfg, unsigned nworkers) : blocking(cfg.max_blocking_threads) {
+runtime::runtime(const config& cfg, unsigned nworkers, std::uint64_t generation_)
+    : blocking(cfg.max_blocking_threads), generation(generation_) {
   workers.reserve(nworkers);
   for (unsigned i = 0; i < nworkers; ++i) workers.push_back(std::make_unique<worker>(*this, i, cfg.local_queue_size));
 }
@@ -485,6 +557,19 @@ void runtime::wake_one() noexcept {
   eventfd_write(w->wake_fd, 1);
 }
 
+bool runtime::everyone_asleep() const noexcept {
+  if (idle.size() != workers.size()) return false;
+  for (const auto& w : workers) {
+    if (!w->idle_forever) return false;
+    if (w->queue.size_hint() != 0) return false;
+    // relaxed: its pushers wake the worker too, which takes it off the idle list.
+    if (w->cancel_inbox.load(std::memory_order_relaxed)) return false;
+  }
+  // seq_cst: see external_handle (lib/trace.cpp).
+  return !global_has_work() && external_handles.load(std::memory_order_seq_cst) == 0 &&
+         !const_cast<blocking_pool&>(blocking).busy() && !stopping.load(std::memory_order_relaxed);
+}
+
 void runtime::stop() noexcept {
   // release: pairs with the acquire re-check in park(); parked workers see it after the
   // eventfd wake-up below.
@@ -497,6 +582,8 @@ void runtime::start(root_base& main) {
   worker& w0 = *workers[0];
   stopper stop_main = make_stopper(*this);
   main.join.store(reinterpret_cast<std::uintptr_t>(stop_main.frame.address()), std::memory_order_relaxed);
+  main.trace().id.store(1, std::memory_order_relaxed);  // published by mark_root_live
+  main.trace().wait.store(static_cast<std::uint64_t>(wait_kind::runnable), std::memory_order_relaxed);
   mark_root_live(main.frame.address(), &main);
   w0.spawned.store(1, std::memory_order_relaxed);
   w0.queue.push(main.frame);
@@ -528,8 +615,8 @@ void runtime::sweep() noexcept {
   std::vector<root_base*> doomed;
   do {
     doomed.clear();
-    for (void* r : live_roots()) {
-      auto* root = static_cast<root_base*>(r);
+    for (const live_root& r : live_roots()) {
+      auto* root = static_cast<root_base*>(r.root);
       // relaxed: the threads that wrote it were joined.
       if (root->join.load(std::memory_order_relaxed) == root_base::join_detached) doomed.push_back(root);
     }
@@ -548,9 +635,15 @@ void submit(root_base& root) {
   runtime* rt = use.get();
   if (!rt || rt->stopping.load(std::memory_order_relaxed))
     throw std::logic_error("goro::go/goro::spawn called while no goro::run is active (started at " +
-                           std::string(root.started_at.file_name()) + ":" + std::to_string(root.started_at.line()) + ")");
+                           std::string(root.started_at().file_name()) + ":" +
+                           std::to_string(root.started_at().line()) + ")");
+  worker* w = current_worker;
+  // relaxed, published by mark_root_live's release; the RMW only makes ids unique.
+  const std::uint64_t id = w ? w->take_task_id() : rt->next_task_id.fetch_add(1, std::memory_order_relaxed);
+  root.trace().id.store(spawning_internal ? id | task_trace::internal_bit : id, std::memory_order_relaxed);
+  root.trace().wait.store(static_cast<std::uint64_t>(wait_kind::runnable), std::memory_order_relaxed);
   mark_root_live(root.frame.address(), &root);
-  if (worker* w = current_worker) {
+  if (w) {
     w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner-only
     w->push_local(root.frame);
     rt->notify_local();
@@ -582,6 +675,7 @@ void schedule(std::coroutine_handle<> h) noexcept {
 std::coroutine_handle<> finish_root(root_base& root) noexcept {
   if (worker* w = current_worker)
     w->finished.store(w->finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner-only
+  root.note_finished();
   // A detached task has no handle left to write the state, so its state is final: read
   // it without the exchange (goro::go's tasks always take this path). acquire: pairs
   // with the release of a handle that was dropped.
@@ -591,7 +685,7 @@ std::coroutine_handle<> finish_root(root_base& root) noexcept {
     // acquire pairs with the joiner's release CAS that stored its own address.
     old = root.join.exchange(root_base::join_done, std::memory_order_acq_rel);
   if (old == root_base::join_detached) {
-    if (root.error) report_panic(root.error, root.started_at);
+    if (root.error) report_panic(root.error, root.started_at());
     release(root);
     return std::noop_coroutine();
   }
@@ -640,30 +734,57 @@ void ignore_sigpipe() noexcept {
 }
 
 void run_main(const config& cfg, root_base& main) {
-  if (current_worker || runtime::current())
-    throw std::logic_error("goro::run called while a goro::run is already active; start tasks with goro::go or "
-                           "goro::spawn instead");
-  const unsigned n = cfg.maxprocs ? cfg.maxprocs : default_maxprocs();
-  const unsigned q = cfg.local_queue_size;
-  if (q < 2 || (q & (q - 1)) != 0)
-    throw config_error("goro::config::local_queue_size must be a power of two >= 2, got " + std::to_string(q));
-  if (cfg.max_blocking_threads == 0) throw config_error("goro::config::max_blocking_threads must be at least 1");
-  ignore_sigpipe();
-  runtime rt(cfg, n);
-  runtime* expected = nullptr;
-  // release: publishes the constructed runtime to current(); acq on failure: unused.
-  if (!the_runtime.compare_exchange_strong(expected, &rt, std::memory_order_release, std::memory_order_relaxed))
-    throw std::logic_error("goro::run called from two threads at once; one runtime per process");
-  struct clear_runtime {
-    ~clear_runtime() {
-      // seq_cst store and load: see runtime_use. After the wait no other thread can
-      // reach the runtime.
-      the_runtime.store(nullptr, std::memory_order_seq_cst);
-      while (foreign_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  bool main_alive = true;
+  try {
+    if (current_worker || runtime::current())
+      throw std::logic_error("goro::run called while a goro::run is already active; start tasks with goro::go or "
+                             "goro::spawn instead");
+    const unsigned n = cfg.maxprocs ? cfg.maxprocs : default_maxprocs();
+    const unsigned q = cfg.local_queue_size;
+    if (q < 2 || (q & (q - 1)) != 0)
+      throw config_error("goro::config::local_queue_size must be a power of two >= 2, got " + std::to_string(q));
+    if (cfg.max_blocking_threads == 0) throw config_error("goro::config::max_blocking_threads must be at least 1");
+    configure_logging();
+    ignore_sigpipe();
+    // relaxed: only distinct values matter; runs are not concurrent (checked below).
+    runtime rt(cfg, n, run_generation.fetch_add(1, std::memory_order_relaxed) + 1);
+    runtime* expected = nullptr;
+    // release: publishes the constructed runtime to current(); acq on failure: unused.
+    if (!the_runtime.compare_exchange_strong(expected, &rt, std::memory_order_release, std::memory_order_relaxed))
+      throw std::logic_error("goro::run called from two threads at once; one runtime per process");
+    struct clear_runtime {
+      ~clear_runtime() {
+        // seq_cst store and load: see runtime_use. After the wait no other thread can
+        // reach the runtime.
+        the_runtime.store(nullptr, std::memory_order_seq_cst);
+        while (foreign_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+      }
+    } on_exit;
+    const sigquit_dump dump_on_sigquit(cfg.dump_on_sigquit);
+    rt.start(main);
+
+    // The workers stopped: no task runs, every record is stable.
+    if (rt.deadlocked) {
+      std::vector<task_info> tasks = collect_tasks(nullptr);
+      // The other tasks first: they may use objects in main's frame.
+      rt.sweep();
+      main_alive = false;
+      release(main);
+      rt.sweep();  // the tasks main's join handles detached
+      throw deadlock_error(std::move(tasks));
     }
-  } on_exit;
-  rt.start(main);
-  rt.sweep();
+    std::vector<task_info> leaked;
+    if (cfg.leak_check != config::leak_mode::off) leaked = collect_tasks(main.frame.address());
+    const std::string summary = leaked.empty() ? std::string() : summarize_leaks(leaked);
+    // With fail the error carries it, unless main's own exception takes precedence.
+    if (!leaked.empty() && (cfg.leak_check == config::leak_mode::warn || main.error)) log().warn("{}", summary);
+    rt.sweep();
+    if (!leaked.empty() && cfg.leak_check == config::leak_mode::fail && !main.error)
+      throw leak_error(summary, std::move(leaked));
+  } catch (...) {
+    if (main_alive) release(main);
+    throw;
+  }
 }
 
 }  // namespace goro::detail
@@ -689,7 +810,8 @@ std::size_t num_tasks() noexcept {
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
-void yield_awaiter::await_suspend(std::coroutine_handle<> self) const {
+void yield_awaiter::await_suspend(std::coroutine_handle<> self) {
+  parked.park(detail::wait_kind::runnable, nullptr, 0, {});
   const detail::runtime_use use;
   detail::runtime* rt = use.get();
   if (!rt) throw std::logic_error("goro::yield awaited outside goro::run");

@@ -59,11 +59,16 @@ struct worker {
   std::size_t cancel_requests_due = 0;  // completions that lost to a context whose request is still on its way
   bool draining = false;                // goro::run is ending: complete, resume nobody
 
+  std::uint64_t next_id = 0, id_limit = 0;  // task ids in hand, a block of runtime::next_task_id
+  std::uint32_t sqes_counted = 0;           // ring.sq.sqe_tail at the last count of io_submissions
+
   // ---- shared with other threads ----
   work_stealing_deque queue;
-  // Counters written only by this worker (relaxed load + store, no RMW), read by num_tasks.
+  // Counters written only by this worker (relaxed load + store, no RMW), read by
+  // num_tasks and goro::stats.
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> finished{0};
+  std::atomic<std::uint64_t> steals{0}, parks{0}, wakeups{0}, io_submissions{0}, io_completions{0};
   int wake_fd = -1;  // eventfd; set up before the threads start, read-only afterwards
   // I/O operations a context cancelled from another thread (lib/io.cpp): a lock-free
   // stack; any thread pushes (CAS, release), this worker takes it whole (acquire).
@@ -77,6 +82,7 @@ struct worker {
   // Under runtime::idle_mu:
   bool idle_listed = false;      // in runtime::idle
   bool woken_searching = false;  // a waker took it off the idle list and counted it searching
+  bool idle_forever = false;     // listed with no timer and no I/O: only another thread can wake it
 
   // ---- worker-thread helpers ----
   std::coroutine_handle<> find_work();
@@ -98,11 +104,20 @@ struct worker {
   void take_cancel_requests();       // the inbox
   void drain_io();                   // goro::run ending: cancel and await everything in flight
   void push_local(std::coroutine_handle<> h);
+  std::uint64_t take_task_id();
+  void read_clock() noexcept;  // updates worker_clock_ns
+  void count_submissions() noexcept;  // io_submissions += the SQEs prepared since the last call
 };
+
+// Adds to a counter only its worker writes: a load and a store, no locked instruction.
+// relaxed: readers (goro::stats) only want a recent value.
+inline void count(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 class runtime {
  public:
-  runtime(const config& cfg, unsigned nworkers);
+  runtime(const config& cfg, unsigned nworkers, std::uint64_t generation);
   ~runtime();
 
   // The runtime of the running goro::run, or null.
@@ -115,16 +130,26 @@ class runtime {
   void push_global_batch(const std::vector<std::coroutine_handle<>>& hs);
   std::coroutine_handle<> take_global(worker& w);
   bool global_has_work() const noexcept;
+  std::size_t global_size() const noexcept { return global_size_.load(std::memory_order_relaxed); }  // a hint
 
   void notify_local() noexcept;     // after a worker published work in its own deque
   void notify_external() noexcept;  // after work was put on the global queue
   void wake_one() noexcept;
   void stop() noexcept;
 
+  // Deadlock detection (see "Deadlock" in lib/runtime.cpp), under idle_mu.
+  bool everyone_asleep() const noexcept;
+
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> external_spawned{0};
   blocking_pool blocking;  // goro::blocking
+  const std::uint64_t generation;  // which goro::run of the process this is (external_handle)
+  // Task ids: 1 is the main task; workers take blocks of them (Go's goidcache).
+  std::atomic<std::uint64_t> next_task_id{2};
+  // Live goro::external_handles of this run; seq_cst, see external_handle in lib/trace.cpp.
+  std::atomic<unsigned> external_handles{0};
+  bool deadlocked = false;  // under idle_mu; read by goro::run after the workers stopped
 
   // Parking: the idle list, under idle_mu.
   std::mutex idle_mu;
@@ -160,6 +185,16 @@ class runtime_use {
  private:
   runtime* rt_;
   bool counted_ = false;
+};
+
+// While one lives, the tasks the calling thread starts are goro's own (the signal
+// readers): left out of dumps, deadlock messages and leak reports.
+class internal_spawns {
+ public:
+  internal_spawns() noexcept;
+  ~internal_spawns();
+  internal_spawns(const internal_spawns&) = delete;
+  internal_spawns& operator=(const internal_spawns&) = delete;
 };
 
 // Ring set-up with one clear message per refusal (lib/ring.cpp).

@@ -45,6 +45,13 @@ std::uint32_t random_below(std::uint32_t bound) noexcept {
   return static_cast<std::uint32_t>(((r >> 32) * bound) >> 32);  // Lemire's multiply-shift
 }
 
+// The wait site of a parked select: its first case that knows where it was made.
+std::source_location first_site(select_case* const* cases, int n) noexcept {
+  for (int i = 0; i < n; ++i)
+    if (cases[i] && cases[i]->where().line() != 0) return cases[i]->where();
+  return {};
+}
+
 }  // namespace
 
 int select_guards(select_case* const* cases, int n, short_lock** out) noexcept {
@@ -57,7 +64,8 @@ int select_guards(select_case* const* cases, int n, short_lock** out) noexcept {
 }
 
 int select_begin(select_case* const* cases, int n, int default_index, short_lock* const* sorted_guards,
-                 int nguards, select_state& s, std::coroutine_handle<> task) noexcept {
+                 int nguards, select_state& s, std::coroutine_handle<> task, parked_task& parked,
+                 const select_wait& wait) noexcept {
   // A copy on this stack: the unlock loop below must not read the frame (see the top).
   short_lock* guards[select_max_cases];
   std::copy(sorted_guards, sorted_guards + nguards, guards);
@@ -79,9 +87,12 @@ int select_begin(select_case* const* cases, int n, int default_index, short_lock
   for (int k = 0; k < m && winner == select_parked; ++k)
     if (cases[order[k]]->complete_locked(&wake)) winner = order[k];
   if (winner == select_parked && default_index >= 0) winner = default_index;
-  if (winner == select_parked)
+  if (winner == select_parked) {
+    // Before any case is armed: from then on a waker may resume the task.
+    parked.park(wait.kind, wait.object, wait.capacity, first_site(cases, n));
     for (int i = 0; i < n; ++i)
       if (cases[i]) cases[i]->arm_locked(s, i, task);
+  }
   for (int i = nguards - 1; i >= 0; --i) guards[i]->unlock();
   if (wake) schedule(wake);
   return winner;

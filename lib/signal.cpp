@@ -49,6 +49,10 @@
 //   the next run's readers to its subscriptions watching it. Nothing restores a signal's
 //   default action (signal.hpp has no Reset).
 //
+// The reader tasks are goro's own, not the program's: they are started as such
+// (detail::internal_spawns), so goro::task_snapshot, goro::dump_tasks, the deadlock
+// message and the leak report leave them out.
+//
 // Lock: registry::mu is a leaf: nothing is called under it but system calls, and the
 // channels are sent to after it is released.
 #include "goro/signal.hpp"
@@ -170,8 +174,8 @@ task<> read_signalfd(reader_token token, int fd) {
   static_cast<void>(token);  // held for its destructor
   signalfd_siginfo infos[8];
   for (;;) {
-    detail::io_bytes op(
-        {IORING_OP_READ, fd, reinterpret_cast<std::uintptr_t>(infos), sizeof infos, ~std::uint64_t{0}});
+    detail::io_bytes op({IORING_OP_READ, fd, reinterpret_cast<std::uintptr_t>(infos), sizeof infos, ~std::uint64_t{0}},
+                        std::source_location::current());
     auto [n, err] = co_await op;
     if (err) {
       reader_failed("signalfd", err);
@@ -186,7 +190,8 @@ task<> read_pipe(reader_token token, int fd) {
   unsigned char signos[64];
   for (;;) {
     detail::io_bytes op(
-        {IORING_OP_READ, fd, reinterpret_cast<std::uintptr_t>(signos), sizeof signos, ~std::uint64_t{0}});
+        {IORING_OP_READ, fd, reinterpret_cast<std::uintptr_t>(signos), sizeof signos, ~std::uint64_t{0}},
+        std::source_location::current());
     auto [n, err] = co_await op;
     if (err || n == 0) {  // 0: end of file, impossible while forward_fd stays open
       reader_failed("signal forwarding pipe", err ? err : std::make_error_code(std::errc::broken_pipe));
@@ -258,6 +263,7 @@ recv_chan<int> signal_notify(std::initializer_list<int> signals) {
     // Outside the lock: a token that does not make it into a task (goro::go threw) is
     // destroyed here and uncounts itself.
     auto first = reader_token::counted(), second = reader_token::counted();
+    const detail::internal_spawns ours;
     goro::go(read_signalfd, std::move(first), signal_fd);
     goro::go(read_pipe, std::move(second), pipe_fd);
   }

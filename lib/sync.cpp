@@ -81,6 +81,7 @@ struct mutex_access {
 
   // One attempt under queue_lock_: take the mutex (no suspension) or park.
   struct attempt {
+    mutex::lock_awaiter& owner;  // the awaiter in the locking task's frame
     mutex& m;
     mutex::waiter& w;
     bool requeue;  // woken by a normal-mode unlock: clear `woken`, park at the front
@@ -103,6 +104,10 @@ struct mutex_access {
         // relaxed: the queue itself is published by queue_lock_.
         if (m.state_.compare_exchange_weak(s, next, std::memory_order_relaxed, std::memory_order_relaxed)) break;
       }
+      // The locking task's wait, recorded the first time it parks: this runs in the
+      // same native call as its co_await, so current_task is that task (a requeued
+      // retry may run on any worker, where it is not: its record stands anyway).
+      if (!requeue) owner.parked_.park(detail::wait_kind::mutex, &m, 0, owner.where_);
       w.task = frame;
       if (w.since == clock::time_point()) w.since = clock::now();
       if (requeue && m.queue_.head) {
@@ -148,12 +153,13 @@ struct mutex_access {
     }
   };
 
-  static retry lock_slow(mutex& m) {
+  static retry lock_slow(mutex::lock_awaiter& owner) {
+    mutex& m = owner.m_;
     mutex::waiter w;
     undo_on_destroy undo{m, w};
     bool requeue = false;
     for (;;) {
-      attempt a{m, w, requeue};
+      attempt a{owner, m, w, requeue};
       const bool handed_off = co_await a;
       if (handed_off || !w.task) break;  // handed over, or taken without parking
       w.task = nullptr;
@@ -164,7 +170,7 @@ struct mutex_access {
 };
 
 std::coroutine_handle<> mutex::lock_awaiter::await_suspend(std::coroutine_handle<> task) {
-  auto frame = mutex_access::lock_slow(m_).frame;
+  auto frame = mutex_access::lock_slow(*this).frame;
   frame.promise().continuation = task;
   frame.promise().owner = this;
   slow_ = frame;
@@ -243,6 +249,8 @@ bool shared_mutex::lock_awaiter::await_suspend(std::coroutine_handle<> task) noe
       ++m_.readers_;
     return false;
   }
+  // Under the lock, so before a granter can find w_; and only when the task parks.
+  parked_.park(w_.exclusive ? detail::wait_kind::rwmutex_lock : detail::wait_kind::rwmutex_rlock, &m_, 0, where_);
   w_.task = task;
   m_.queue_.push_back(w_);
   return true;
@@ -308,6 +316,7 @@ bool once::begin_awaiter::await_suspend(std::coroutine_handle<> task) noexcept {
     mine = true;
     return false;
   }
+  parked.park(detail::wait_kind::once, &o, 0, where);  // under the lock: before finish can find w
   w.task = task;
   o.waiters_.push_back(w);
   return true;
@@ -345,7 +354,8 @@ void semaphore::check_request(std::int64_t n) const {
                       std::to_string(size_) + " can never be granted");
 }
 
-semaphore::acquire_case::acquire_case(semaphore& s, std::int64_t n) : sem_(&s) {
+semaphore::acquire_case::acquire_case(semaphore& s, std::int64_t n, const std::source_location& where)
+    : select_case(where), sem_(&s) {
   s.check_request(n);
   w_.n = n;
 }
@@ -359,6 +369,8 @@ semaphore::acquire_case::~acquire_case() {
 bool semaphore::acquire_case::await_suspend(std::coroutine_handle<> task) noexcept {
   detail::short_lock_guard guard(sem_->lock_);
   if (sem_->take_locked(w_.n)) return false;
+  // Under the lock, so before a releaser can find w_; and only when the task parks.
+  parked_.park(detail::wait_kind::semaphore, sem_, static_cast<std::size_t>(w_.n), where_);
   w_.select = nullptr;
   w_.task = task;
   sem_->queue_.push_back(w_);

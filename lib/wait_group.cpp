@@ -84,6 +84,8 @@ bool wait_group::wait_awaiter::await_suspend(std::coroutine_handle<> h) {
     if (counter_of(old) == 0) return false;
     // acquire on failure/success: as in await_ready when the counter turns out zero.
   } while (!group->state_.compare_exchange_weak(old, old + 1, std::memory_order_acquire, std::memory_order_acquire));
+  // Registered, but no add can wake us before we release mu_: the record comes first.
+  parked.park(detail::wait_kind::wait_group, group, 0, where);
   waiter = h;
   prev = group->tail_;
   next = nullptr;

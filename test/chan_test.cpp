@@ -754,7 +754,8 @@ TEST_CASE("try_send and try_recv from a plain std::thread while goro::run is act
   goro::run(goro::config{.maxprocs = 2}, [&]() -> goro::task<> {
     goro::chan<int> to_task, from_task, buffered(4);
     std::atomic<int> taken_sum{0}, taken_count{0};
-    std::thread outsider([&] {
+    // The handle: the outsider wakes main while main may be the only task, parked.
+    std::thread outsider([&, hold = goro::external_handle()] {
       for (int i = 0; i < rounds; ++i)
         while (!to_task.try_send(i)) std::this_thread::yield();
       for (int i = 0; i < rounds; ++i) {

@@ -244,7 +244,8 @@ TEST_CASE("cancel() from a foreign std::thread, without a runtime and waking a p
       wg.done();
     }, ctx);
     while (!parked.load()) co_await goro::yield();
-    canceller = std::thread([c = std::move(cancel)] { c(); });
+    // The handle (destroyed after c): every task is parked until c() wakes one.
+    canceller = std::thread([hold = goro::external_handle(), c = std::move(cancel)] { c(); });
     co_await wg.wait();
     // Joined before the main task ends: a foreign thread's wake-up can still be inside
     // the runtime after the task it woke has run, and goro::run would tear the runtime
@@ -1656,7 +1657,9 @@ TEST_CASE("sleep_for(ctx, 10 s) cancelled mid-sleep returns canceled promptly") 
       wg.done();
     }, ctx);
     co_await yield_until([&] { return parked.load(); });
-    canceller = std::thread([c = std::move(cancel)] { c(); });
+    // The handle (destroyed after c), as the rule says (the sleep's timer also keeps the
+    // deadlock check away here).
+    canceller = std::thread([hold = goro::external_handle(), c = std::move(cancel)] { c(); });
     co_await wg.wait();
     canceller.join();  // before the task ends: see the foreign-thread cancel test above
   });

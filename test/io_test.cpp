@@ -623,7 +623,9 @@ TEST_CASE("cancel() from a plain std::thread ends a parked read") {
     });
     while (!started) co_await goro::yield();
     co_await goro::sleep_for(2ms);  // technique 3
-    std::thread canceller([&cancel] { cancel(); });
+    // The handle, as the rule says (the parked read is I/O in flight, which also keeps
+    // the deadlock check away here).
+    std::thread canceller([&cancel, hold = goro::external_handle()] { cancel(); });
     auto r = co_await std::move(reader);
     // Joined before the main task ends (see context_test.cpp's foreign cancel test).
     canceller.join();

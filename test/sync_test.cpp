@@ -11,7 +11,8 @@
 //      tells whether the wait returned.
 //   2. A probe task queued before a co_await runs only if the awaiting task suspends.
 //   3. A plain std::thread that must act while every task is parked waits for the only
-//      worker to be idle (runtime::idle_count, lib/runtime.hpp).
+//      worker to be idle (runtime::idle_count, lib/runtime.hpp); it holds a
+//      goro::external_handle meanwhile, or goro::run would report a deadlock.
 // No sleep orders two tasks: the sleeps below create the "has waited more than 1 ms"
 // condition of the mutex's starvation mode or a context's deadline, or give a wrong
 // implementation time to misbehave.
@@ -334,7 +335,8 @@ TEST_CASE("mutex: unlock from a std::thread wakes a parked task") {
     goro::run(goro::config{.maxprocs = 1}, [&]() -> goro::task<> {
       goro::mutex m;
       co_await m.lock();
-      std::thread outsider([&m, &rt = *goro::detail::runtime::current()] {
+      // The handle: the outsider acts while the only task is parked (else: a deadlock).
+      std::thread outsider([&m, &rt = *goro::detail::runtime::current(), hold = goro::external_handle()] {
         wait_until_worker_idle(rt);  // the main task is parked in the second lock()
         m.unlock();
       });

@@ -7,7 +7,8 @@
 //      the counter, so all of them are parked before it calls done().
 //   2. With maxprocs = 1, the only worker is idle (runtime::idle_count, lib/runtime.hpp)
 //      only when every task is parked; a plain std::thread waits for that before calling
-//      done(), so the wake-up really comes from outside the runtime.
+//      done(), so the wake-up really comes from outside the runtime. It holds a
+//      goro::external_handle meanwhile, or goro::run would report a deadlock.
 //   3. A probe task queued before a co_await runs only if the awaiting task suspends.
 // A watchdog ends the binary with a message if a test hangs (a lost wake-up) instead
 // of letting it sit until meson's timeout. Two tests are mainly for the sanitizer builds:
@@ -428,7 +429,8 @@ TEST_CASE("done from a std::thread outside the runtime wakes a parked task") {
     goro::run(goro::config{.maxprocs = 1}, [&]() -> goro::task<> {
       goro::wait_group wg;
       wg.add(1);
-      std::thread outsider([&wg, &rt = *goro::detail::runtime::current()] {
+      // The handle: the outsider acts while the only task is parked (else: a deadlock).
+      std::thread outsider([&wg, &rt = *goro::detail::runtime::current(), hold = goro::external_handle()] {
         wait_until_worker_idle(rt);  // the only task is parked in wg.wait()
         wg.done();
       });
@@ -552,7 +554,8 @@ TEST_CASE("a wait_group may be destroyed as soon as wait() returns") {
   goro::run(goro::config{.maxprocs = 1}, [&]() -> goro::task<> {
     std::atomic<goro::wait_group*> handoff{nullptr};
     std::atomic<bool> quit{false};
-    std::thread helper([&] {
+    // The handle: the helper's done() wakes main, the only task, parked in wait().
+    std::thread helper([&, hold = goro::external_handle()] {
       for (;;) {
         // acquire: pairs with the release store below, so the group is fully built.
         goro::wait_group* g = handoff.exchange(nullptr, std::memory_order_acquire);

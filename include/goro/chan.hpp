@@ -38,6 +38,8 @@
 //     send(std::move(v)), the value: await it (or pass it to select) in the expression
 //     that creates it.
 //   - Every send and recv is also a case of goro::select (goro/select.hpp).
+//   - send() and recv() take a defaulted std::source_location, never passed by hand: a
+//     task parked on the operation shows that call as its wait site (goro::dump_tasks).
 //
 // Go: make(chan T, n), ch <- v, v, ok := <-ch, close, len, cap, chan<- T, <-chan T.
 // Design: lib/chan.cpp (Go's hchan).
@@ -51,6 +53,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -127,7 +130,7 @@ class chan_case : public select_case {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     self().prepare();
-    return chan_complete_or_park(core_, waiter_, h);
+    return chan_complete_or_park(core_, waiter_, h, parked_, where_);
   }
 
   short_lock* guard() noexcept final { return core_ ? &chan_lock(core_) : nullptr; }
@@ -149,8 +152,8 @@ class chan_case : public select_case {
   }
 
  protected:
-  explicit chan_case(chan_core* c) noexcept : core_(c) {}
-  chan_case(chan_case&& other) noexcept : select_case(), core_(other.core_) {}  // before it is awaited
+  chan_case(chan_core* c, const std::source_location& where) noexcept : select_case(where), core_(c) {}
+  chan_case(chan_case&& other) noexcept : select_case(other), core_(other.core_) {}  // before it is awaited
   chan_case& operator=(chan_case&&) = delete;
   ~chan_case() {
     // Parked when its task was destroyed (goro::run ending): leave the queue. `queued`
@@ -161,6 +164,7 @@ class chan_case : public select_case {
 
   chan_core* core_;
   chan_waiter waiter_;
+  parked_task parked_;  // set only when awaited on its own and parked (a select records its own)
 
  private:
   Op& self() noexcept { return static_cast<Op&>(*this); }
@@ -176,14 +180,17 @@ class [[nodiscard]] recv_op final : public detail::chan_case<recv_op<T>> {
  public:
   using result_type = recv_result<T>;
 
-  explicit recv_op(detail::chan_core* c) noexcept : base(c) {}
+  recv_op(detail::chan_core* c, const std::source_location& where) noexcept : base(c, where) {}
   recv_op(recv_op&&) noexcept = default;  // before it is awaited
   ~recv_op() {
     // Woken with a value but destroyed before taking it.
     if (this->waiter_.status == detail::chan_waiter::done) slot_.destroy();
   }
 
-  result_type await_resume() noexcept { return take_result(); }
+  result_type await_resume() noexcept {
+    this->parked_.resumed();
+    return take_result();
+  }
 
   // The outcome, once: the value, or empty if the channel was closed.
   result_type take_result() noexcept {
@@ -211,14 +218,19 @@ class [[nodiscard]] send_op final : public detail::chan_case<send_op<T>> {
   using result_type = sent;
 
   // Refers to the caller's value and moves it only if and when the send happens.
-  send_op(detail::chan_core* c, detail::value_arg<T>&& v) noexcept : base(c), source_(std::addressof(v)) {}
+  send_op(detail::chan_core* c, detail::value_arg<T>&& v, const std::source_location& where) noexcept
+      : base(c, where), source_(std::addressof(v)) {}
   // Sends a copy, made now.
-  send_op(detail::chan_core* c, const detail::value_arg<T>& v) : base(c), copy_(std::in_place, v) {}
+  send_op(detail::chan_core* c, const detail::value_arg<T>& v, const std::source_location& where)
+      : base(c, where), copy_(std::in_place, v) {}
   // chan<void>'s send().
-  explicit send_op(detail::chan_core* c) noexcept : base(c) {}
+  send_op(detail::chan_core* c, const std::source_location& where) noexcept : base(c, where) {}
   send_op(send_op&&) noexcept = default;  // before it is awaited
 
-  void await_resume() { take_result(); }
+  void await_resume() {
+    this->parked_.resumed();
+    take_result();
+  }
 
   // The outcome: throws closed_channel_error if the channel was closed.
   sent take_result() {
@@ -285,11 +297,21 @@ class basic_chan {
   ~basic_chan() { detail::chan_release(core_); }
 
   // ---- sending ----
-  send_op<T> send(arg&& v) const noexcept requires(can_send && has_value) { return send_op<T>(core_, std::move(v)); }
-  send_op<T> send(const arg& v) const requires(can_send && has_value && std::is_copy_constructible_v<arg>) {
-    return send_op<T>(core_, v);
+  send_op<T> send(arg&& v, std::source_location where = std::source_location::current()) const noexcept
+    requires(can_send && has_value)
+  {
+    return send_op<T>(core_, std::move(v), where);
   }
-  send_op<T> send() const noexcept requires(can_send && !has_value) { return send_op<T>(core_); }
+  send_op<T> send(const arg& v, std::source_location where = std::source_location::current()) const
+    requires(can_send && has_value && std::is_copy_constructible_v<arg>)
+  {
+    return send_op<T>(core_, v, where);
+  }
+  send_op<T> send(std::source_location where = std::source_location::current()) const noexcept
+    requires(can_send && !has_value)
+  {
+    return send_op<T>(core_, where);
+  }
 
   // Sends without waiting: true if sent (to a waiting receiver or into the buffer),
   // false if that would wait (v is then left untouched). Throws closed_channel_error.
@@ -305,7 +327,9 @@ class basic_chan {
   void close() const requires can_send { detail::chan_close(core_); }
 
   // ---- receiving ----
-  recv_op<T> recv() const noexcept requires can_recv { return recv_op<T>(core_); }
+  recv_op<T> recv(std::source_location where = std::source_location::current()) const noexcept requires can_recv {
+    return recv_op<T>(core_, where);
+  }
 
   // Receives without waiting: status done with the value, not_ready, or closed (closed
   // and drained).

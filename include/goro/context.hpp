@@ -32,6 +32,9 @@
 //     deadline.
 //   - after_func(ctx, f) runs f once, on its own task, when ctx is done; its handle's
 //     stop() prevents that if f has not started (true if it did prevent it).
+//   - done(), sleep_for/sleep_until(ctx, ...) and after_func take a defaulted
+//     std::source_location, never passed by hand: goro::dump_tasks shows that call as
+//     the wait site of a task parked there (and as where after_func's task started).
 //
 // Go: context.Background, WithCancel, WithTimeout, WithDeadline, WithValue,
 // WithCancelCause, Cause, AfterFunc, WithoutCancel; ctx.Done(), Err(), Deadline(),
@@ -43,6 +46,7 @@
 #include <coroutine>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -76,7 +80,9 @@ bool context_done_locked(const context_node* canceler) noexcept;
 void context_enqueue_locked(context_node* canceler, waiter& w) noexcept;
 void context_dequeue_locked(context_node* canceler, waiter& w) noexcept;
 // Parks w (for task) unless the canceler is already done; returns whether it parked.
-bool context_park(context_node* canceler, waiter& w, std::coroutine_handle<> task) noexcept;
+// A parking task's wait goes to `parked` (context_done at `where`) first, if given.
+bool context_park(context_node* canceler, waiter& w, std::coroutine_handle<> task, parked_task* parked = nullptr,
+                  const std::source_location& where = {}) noexcept;
 
 // Values: payloads of with_value, identified by the address of key_id<K>.
 struct context_value_base {
@@ -107,7 +113,9 @@ class [[nodiscard]] done_case final : public detail::select_case {
  public:
   using result_type = std::error_code;
 
-  done_case(const done_case& other) noexcept : select_case(), node_(other.node_) { detail::context_retain(node_); }
+  done_case(const done_case& other) noexcept : select_case(other), node_(other.node_) {
+    detail::context_retain(node_);
+  }
   done_case& operator=(const done_case&) = delete;
   ~done_case() {
     // Parked when its task was destroyed (goro::run ending): leave the queue. `queued`
@@ -121,11 +129,17 @@ class [[nodiscard]] done_case final : public detail::select_case {
 
   bool await_ready() const noexcept { return node_ && detail::context_err(node_); }
   bool await_suspend(std::coroutine_handle<> h) noexcept {
-    if (!node_) return true;  // background: never done (its frame is destroyed when run ends)
+    if (!node_) {  // background: never done (its frame is destroyed when run ends)
+      parked_.park(detail::wait_kind::context_done, nullptr, 0, where_);
+      return true;
+    }
     waiter_.select = nullptr;
-    return detail::context_park(node_, waiter_, h);
+    return detail::context_park(node_, waiter_, h, &parked_, where_);
   }
-  std::error_code await_resume() const noexcept { return take_result(); }
+  std::error_code await_resume() const noexcept {
+    parked_.resumed();
+    return take_result();
+  }
   std::error_code take_result() const noexcept { return detail::context_err(node_); }
 
   detail::short_lock* guard() noexcept override { return node_ ? &detail::context_lock(node_) : nullptr; }
@@ -145,10 +159,14 @@ class [[nodiscard]] done_case final : public detail::select_case {
 
  private:
   friend class context;
-  explicit done_case(detail::context_node* canceler) noexcept : node_(canceler) { detail::context_retain(node_); }
+  done_case(detail::context_node* canceler, const std::source_location& where) noexcept
+      : select_case(where), node_(canceler) {
+    detail::context_retain(node_);
+  }
 
   detail::context_node* node_;  // the canceler; null: never done
   detail::waiter waiter_;
+  detail::parked_task parked_;  // set only when awaited on its own and parked (a select records its own)
 };
 
 class context {
@@ -162,7 +180,9 @@ class context {
   }
   ~context() { detail::context_release(node_); }
 
-  done_case done() const noexcept { return done_case(detail::context_canceler(node_)); }
+  done_case done(std::source_location where = std::source_location::current()) const noexcept {
+    return done_case(detail::context_canceler(node_), where);
+  }
   std::error_code err() const noexcept { return detail::context_err(detail::context_canceler(node_)); }
   std::optional<clock::time_point> deadline() const noexcept {
     return detail::context_deadline(detail::context_canceler(node_));
@@ -274,7 +294,11 @@ inline std::error_code cause(const context& ctx) noexcept {
 // ends early once ctx is done. Returns empty after a full sleep, else ctx.err().
 class [[nodiscard]] context_sleep {
  public:
-  context_sleep(const context& ctx, clock::time_point deadline) : select_(ctx.done(), after_case(deadline)) {}
+  // Recorded as a sleep, not as the select it is (its record is fixed before it parks:
+  // the time left is taken now).
+  context_sleep(const context& ctx, clock::time_point deadline, const std::source_location& where)
+      : select_(detail::select_wait{detail::wait_kind::sleep, nullptr, detail::wait_ms(deadline)}, ctx.done(where),
+                after_case(deadline, where)) {}
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) noexcept { return select_.await_suspend(h); }
   std::error_code await_resume() {
@@ -286,10 +310,14 @@ class [[nodiscard]] context_sleep {
   select_awaiter<done_case, after_case> select_;
 };
 
-inline context_sleep sleep_until(const context& ctx, clock::time_point deadline) { return {ctx, deadline}; }
+inline context_sleep sleep_until(const context& ctx, clock::time_point deadline,
+                                 std::source_location where = std::source_location::current()) {
+  return {ctx, deadline, where};
+}
 template <class Rep, class Period>
-context_sleep sleep_for(const context& ctx, std::chrono::duration<Rep, Period> d) {
-  return {ctx, clock::now() + std::chrono::ceil<clock::duration>(d)};
+context_sleep sleep_for(const context& ctx, std::chrono::duration<Rep, Period> d,
+                        std::source_location where = std::source_location::current()) {
+  return {ctx, clock::now() + std::chrono::ceil<clock::duration>(d), where};
 }
 
 // ---- after_func ----
@@ -302,9 +330,10 @@ struct after_func_state {
   chan<> stop_signal;  // closed by a successful stop(), so the waiting task ends
 };
 
+// Waits (as a select at after_func's call) for ctx or a stop, then runs f.
 template <class F>
-task<> after_func_body(context ctx, F f, std::shared_ptr<after_func_state> s) {
-  auto r = co_await select(ctx.done(), s->stop_signal.recv());
+task<> after_func_body(context ctx, F f, std::shared_ptr<after_func_state> s, std::source_location where) {
+  auto r = co_await select(ctx.done(where), s->stop_signal.recv(where));
   int expected = after_func_state::pending;
   // relaxed: the winner only needs to be unique; f's effects are published by f itself.
   if (r.index() != 0 || !s->state.compare_exchange_strong(expected, after_func_state::running,
@@ -342,10 +371,13 @@ class after_func_handle {
 // Runs f() (a plain function or a coroutine returning task<>) on its own task once ctx
 // is done (at once if it already is). An exception from f goes to the panic handler.
 template <class F>
-after_func_handle after_func(const context& ctx, F f) {
+after_func_handle after_func(const context& ctx, F f, std::source_location where = std::source_location::current()) {
   static_assert(std::is_invocable_v<F&>, "goro::after_func: f must be callable with no arguments");
   auto s = std::make_shared<detail::after_func_state>();
-  go(&detail::after_func_body<F>, ctx, std::move(f), s);
+  // goro::go's own location parameter would be taken by its argument pack: started at
+  // `where` through goro::go's implementation instead.
+  detail::start_root(detail::root_base::join_detached, where, &detail::after_func_body<F>, ctx, std::move(f), s,
+                     where);
   return after_func_handle(std::move(s));
 }
 

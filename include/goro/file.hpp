@@ -19,11 +19,14 @@
 //     goro/io.hpp for what a cancellation keeps). open, fsync, size and close do not
 //     wait on anything a context should cut short.
 //   - Operations on a file that is not open return std::errc::bad_file_descriptor.
+//   - Each operation's last parameter, `where`, defaults to the caller's line: the wait
+//     site goro::dump_tasks shows (goro/io.hpp).
 #pragma once
 
 #include <fcntl.h>
 
 #include <cstdint>
+#include <source_location>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,46 +48,64 @@ class file {
   ~file();
 
   // Opens (O_CLOEXEC always added). mode applies when the file is created.
-  static task<result<file>> open(std::string path, int flags = read_only, unsigned mode = 0644);
+  static task<result<file>> open(std::string path, int flags = read_only, unsigned mode = 0644,
+                                 std::source_location where = std::source_location::current());
 
   bool is_open() const noexcept { return fd_ >= 0; }
   int fd() const noexcept { return fd_; }
   int release() noexcept { return std::exchange(fd_, -1); }  // gives up ownership
 
-  detail::io_bytes read(std::span<char> buf) const noexcept { return read(context(), buf); }
-  detail::io_bytes read(const context& ctx, std::span<char> buf) const noexcept {
-    return rw(IORING_OP_READ, ctx, buf.data(), buf.size(), ~std::uint64_t{0});
+  detail::io_bytes read(std::span<char> buf,
+                        std::source_location where = std::source_location::current()) const noexcept {
+    return read(context(), buf, where);
   }
-  detail::io_bytes pread(std::span<char> buf, std::uint64_t offset) const noexcept {
-    return pread(context(), buf, offset);
+  detail::io_bytes read(const context& ctx, std::span<char> buf,
+                        std::source_location where = std::source_location::current()) const noexcept {
+    return rw(IORING_OP_READ, ctx, buf.data(), buf.size(), ~std::uint64_t{0}, where);
   }
-  detail::io_bytes pread(const context& ctx, std::span<char> buf, std::uint64_t offset) const noexcept {
-    return rw(IORING_OP_READ, ctx, buf.data(), buf.size(), offset);
+  detail::io_bytes pread(std::span<char> buf, std::uint64_t offset,
+                         std::source_location where = std::source_location::current()) const noexcept {
+    return pread(context(), buf, offset, where);
   }
-  detail::io_bytes write(std::string_view data) const noexcept { return write(context(), data); }
-  detail::io_bytes write(const context& ctx, std::string_view data) const noexcept {
-    return rw(IORING_OP_WRITE, ctx, data.data(), data.size(), ~std::uint64_t{0});
+  detail::io_bytes pread(const context& ctx, std::span<char> buf, std::uint64_t offset,
+                         std::source_location where = std::source_location::current()) const noexcept {
+    return rw(IORING_OP_READ, ctx, buf.data(), buf.size(), offset, where);
   }
-  detail::io_bytes pwrite(std::string_view data, std::uint64_t offset) const noexcept {
-    return pwrite(context(), data, offset);
+  detail::io_bytes write(std::string_view data,
+                         std::source_location where = std::source_location::current()) const noexcept {
+    return write(context(), data, where);
   }
-  detail::io_bytes pwrite(const context& ctx, std::string_view data, std::uint64_t offset) const noexcept {
-    return rw(IORING_OP_WRITE, ctx, data.data(), data.size(), offset);
+  detail::io_bytes write(const context& ctx, std::string_view data,
+                         std::source_location where = std::source_location::current()) const noexcept {
+    return rw(IORING_OP_WRITE, ctx, data.data(), data.size(), ~std::uint64_t{0}, where);
+  }
+  detail::io_bytes pwrite(std::string_view data, std::uint64_t offset,
+                          std::source_location where = std::source_location::current()) const noexcept {
+    return pwrite(context(), data, offset, where);
+  }
+  detail::io_bytes pwrite(const context& ctx, std::string_view data, std::uint64_t offset,
+                          std::source_location where = std::source_location::current()) const noexcept {
+    return rw(IORING_OP_WRITE, ctx, data.data(), data.size(), offset, where);
   }
   // The whole rest of the file. On an error, value holds what was read before it.
-  task<result<std::string>> read_all(context ctx = {}) const;
+  task<result<std::string>> read_all(context ctx = {},
+                                     std::source_location where = std::source_location::current()) const;
   // Writes all of data; on an error, value is the bytes written before it.
-  task<result<std::size_t>> write_all(std::string_view data) const { return write_all(context(), data); }
-  task<result<std::size_t>> write_all(context ctx, std::string_view data) const;
-  detail::io_status fsync() const noexcept;
-  task<result<std::uint64_t>> size() const;
-  task<std::error_code> close();
+  task<result<std::size_t>> write_all(std::string_view data,
+                                      std::source_location where = std::source_location::current()) const {
+    return write_all(context(), data, where);
+  }
+  task<result<std::size_t>> write_all(context ctx, std::string_view data,
+                                      std::source_location where = std::source_location::current()) const;
+  detail::io_status fsync(std::source_location where = std::source_location::current()) const noexcept;
+  task<result<std::uint64_t>> size(std::source_location where = std::source_location::current()) const;
+  task<std::error_code> close(std::source_location where = std::source_location::current());
 
  private:
-  detail::io_bytes rw(std::uint8_t opcode, const context& ctx, const void* p, std::size_t n,
-                      std::uint64_t offset) const noexcept {
-    return detail::io_bytes({opcode, fd_, reinterpret_cast<std::uintptr_t>(p), clamp_len(n), offset, 0,
-                             detail::canceler_of(ctx)});
+  detail::io_bytes rw(std::uint8_t opcode, const context& ctx, const void* p, std::size_t n, std::uint64_t offset,
+                      const std::source_location& where) const noexcept {
+    return detail::io_bytes(
+        {opcode, fd_, reinterpret_cast<std::uintptr_t>(p), clamp_len(n), offset, 0, detail::canceler_of(ctx)}, where);
   }
   static std::uint32_t clamp_len(std::size_t n) noexcept { return n > 0x7ffff000u ? 0x7ffff000u : static_cast<std::uint32_t>(n); }
 
@@ -92,7 +113,8 @@ class file {
 };
 
 // Go's os.ReadFile / os.WriteFile.
-task<result<std::string>> read_file(std::string path);
-task<std::error_code> write_file(std::string path, std::string data, unsigned mode = 0644);
+task<result<std::string>> read_file(std::string path, std::source_location where = std::source_location::current());
+task<std::error_code> write_file(std::string path, std::string data, unsigned mode = 0644,
+                                 std::source_location where = std::source_location::current());
 
 }  // namespace goro

@@ -3,6 +3,7 @@
 
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
+#include "goro/debug.hpp"
 #include "goro/errc.hpp"
 #include "goro/file.hpp"
 #include "goro/group.hpp"

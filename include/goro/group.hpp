@@ -31,6 +31,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -137,9 +138,10 @@ class group {
     return true;
   }
 
-  // See the contract at the top.
-  task<std::error_code> wait() {
-    auto all = s_->wg.wait();  // named: g++ 12, see goro/spawn.hpp
+  // See the contract at the top. `where` is the wait site goro::dump_tasks shows for a
+  // task parked here (never passed by hand).
+  task<std::error_code> wait(std::source_location where = std::source_location::current()) {
+    auto all = s_->wg.wait(where);  // named: g++ 12, see goro/spawn.hpp
     co_await all;
     s_->cancelable.cancel();
     if (s_->exception) std::rethrow_exception(s_->exception);

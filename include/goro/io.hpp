@@ -26,6 +26,10 @@
 //   - I/O is awaited inside goro::run's tasks (std::logic_error otherwise). When goro::run
 //     ends, operations still in flight are cancelled and waited for before their tasks'
 //     frames are destroyed.
+//   - Every call that returns an operation (or a task awaiting some) takes a defaulted
+//     last parameter, `where`: the caller's line, which goro::dump_tasks shows as the
+//     wait site while the task is parked on the operation (goro/debug.hpp). The
+//     descriptor is the detail shown ("fd 7").
 //   - goro::blocking(fn) runs fn() on a separate pool of threads (elastic: a thread is
 //     started when every pool thread is busy, up to config::max_blocking_threads; a
 //     thread idle for 10 s exits) and returns its result, or rethrows its exception, to
@@ -43,6 +47,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <source_location>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
@@ -102,17 +107,46 @@ std::error_code io_error(const io_op& op) noexcept;
 
 inline context_node* canceler_of(const context& ctx) noexcept { return context_canceler(ctx.node()); }
 
-// The awaitable of one operation; Convert(op) makes the result.
+// What a task parked on an operation waits on, for goro::dump_tasks (the kinds are
+// listed in goro/detail/scheduler_hooks.hpp).
+constexpr wait_kind io_wait_kind(std::uint8_t opcode) noexcept {
+  switch (opcode) {
+    case IORING_OP_READ:
+    case IORING_OP_RECV:
+    case IORING_OP_RECVMSG: return wait_kind::io_read;
+    case IORING_OP_WRITE:
+    case IORING_OP_SEND:
+    case IORING_OP_SENDMSG: return wait_kind::io_write;
+    case IORING_OP_ACCEPT: return wait_kind::io_accept;
+    case IORING_OP_CONNECT: return wait_kind::io_connect;
+    default: return wait_kind::io;  // open, close, fsync, statx, shutdown
+  }
+}
+
+// The awaitable of one operation; Convert(op) makes the result. `where` is the call that
+// made it: the wait site goro::dump_tasks shows.
 template <class Convert>
 class [[nodiscard]] io_awaitable {
  public:
-  explicit io_awaitable(const io_request& r, Convert c = {}) noexcept : op_(r), convert_(c) {}
+  io_awaitable(const io_request& r, const std::source_location& where, Convert c = {}) noexcept
+      : op_(r), where_(where), convert_(c) {}
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> h) { return io_start(op_, h); }
-  auto await_resume() noexcept { return convert_(op_); }
+  bool await_suspend(std::coroutine_handle<> h) {
+    // Before io_start publishes the operation to the ring and to the context's canceller
+    // (parked_task's protocol). An open has no descriptor (its AT_FDCWD): 0 is recorded.
+    parked_.park(io_wait_kind(op_.req.opcode), nullptr, op_.req.fd >= 0 ? static_cast<std::size_t>(op_.req.fd) : 0,
+                 where_);
+    return io_start(op_, h);
+  }
+  auto await_resume() noexcept {
+    parked_.resumed();
+    return convert_(op_);
+  }
 
  private:
   io_op op_;
+  std::source_location where_;
+  parked_task parked_;
   [[no_unique_address]] Convert convert_;
 };
 
@@ -131,13 +165,14 @@ using io_bytes = io_awaitable<to_bytes>;
 using io_status = io_awaitable<to_status>;
 
 // write_all of goro::file and goro::net::tcp_conn: w.write(ctx, rest) until all of data
-// is written; on an error, the bytes written before it.
+// is written; on an error, the bytes written before it. Each write's wait site is
+// `where`, the caller's write_all.
 template <class Writer>
-task<result<std::size_t>> write_all(const Writer& w, context ctx, std::string_view data) {
+task<result<std::size_t>> write_all(const Writer& w, context ctx, std::string_view data, std::source_location where) {
   std::size_t done = 0;
   if (w.fd() < 0) co_return {done, std::make_error_code(std::errc::bad_file_descriptor)};
   while (done < data.size()) {
-    auto [n, err] = co_await w.write(ctx, data.substr(done));
+    auto [n, err] = co_await w.write(ctx, data.substr(done), where);
     if (err) co_return {done, err};
     // A write of 0 bytes without an error (a full device that reports no ENOSPC, a
     // driver's quirk) would repeat forever: Go's io.ErrShortWrite, here EIO.
@@ -161,7 +196,7 @@ void blocking_submit(blocking_job& job);
 template <class F>
 struct blocking_call final : blocking_job {
   using R = std::invoke_result_t<F&>;
-  explicit blocking_call(F& f) noexcept : fn(f) {}
+  blocking_call(F& f, const std::source_location& call_site) noexcept : fn(f), where(call_site) {}
   void run() noexcept override {
     try {
       if constexpr (std::is_void_v<R>) {
@@ -176,15 +211,25 @@ struct blocking_call final : blocking_job {
   }
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
+    // Before a pool thread can run the job and schedule the task (parked_task's protocol).
+    parked.park(wait_kind::blocking, nullptr, 0, where);
     task = h;
-    blocking_submit(*this);
+    try {
+      blocking_submit(*this);
+    } catch (...) {  // not queued: the task goes on running, with the exception
+      parked.resumed();
+      throw;
+    }
   }
   R await_resume() {
+    parked.resumed();
     if (error) std::rethrow_exception(error);
     if constexpr (!std::is_void_v<R>) return std::move(*value);
   }
 
   F& fn;
+  std::source_location where;  // goro::blocking's caller: the wait site
+  parked_task parked;
   std::optional<std::conditional_t<std::is_void_v<R>, char, R>> value;
   std::exception_ptr error;
 };
@@ -193,8 +238,9 @@ struct blocking_call final : blocking_job {
 
 // Runs fn() on goro's blocking pool and returns its result (see the contract above).
 template <class F>
-task<std::invoke_result_t<std::decay_t<F>&>> blocking(F fn) {
-  detail::blocking_call<F> call(fn);
+task<std::invoke_result_t<std::decay_t<F>&>> blocking(F fn,
+                                                      std::source_location where = std::source_location::current()) {
+  detail::blocking_call<F> call(fn, where);
   co_return co_await call;
 }
 

@@ -39,6 +39,9 @@
 //     (EMFILE, ENFILE) or memory for sockets, it logs once per episode, backs off (5 ms
 //     doubling up to 1 s, as Go's net/http) and accepts again once descriptors free up.
 //     Other accept errors on a connection (ECONNABORTED...) are skipped.
+//   - Every call that can wait takes a defaulted last parameter, `where`: the caller's
+//     line, the wait site goro::dump_tasks shows (goro/io.hpp). The tasks here (resolve,
+//     dial_tcp, write_all, serve...) pass it on to what they await.
 #pragma once
 
 #include <netinet/in.h>
@@ -47,6 +50,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <source_location>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,7 +87,8 @@ class address {
 };
 
 // Every address "host:port" names, numeric ones without a lookup (Go's net.ResolveTCPAddr).
-task<result<std::vector<address>>> resolve(std::string host_port);
+task<result<std::vector<address>>> resolve(std::string host_port,
+                                           std::source_location where = std::source_location::current());
 
 // A descriptor closed when destroyed. The base of listener, tcp_conn and udp_socket.
 class socket_handle {
@@ -107,22 +112,37 @@ class tcp_conn : public socket_handle {
  public:
   using socket_handle::socket_handle;
 
-  detail::io_bytes read(std::span<char> buf) const noexcept { return read(context(), buf); }
-  detail::io_bytes read(const context& ctx, std::span<char> buf) const noexcept {
-    return detail::io_bytes({IORING_OP_RECV, fd_, reinterpret_cast<std::uintptr_t>(buf.data()), clamp(buf.size()), 0,
-                             0, detail::canceler_of(ctx)});
+  detail::io_bytes read(std::span<char> buf,
+                        std::source_location where = std::source_location::current()) const noexcept {
+    return read(context(), buf, where);
   }
-  detail::io_bytes write(std::string_view data) const noexcept { return write(context(), data); }
-  detail::io_bytes write(const context& ctx, std::string_view data) const noexcept {
+  detail::io_bytes read(const context& ctx, std::span<char> buf,
+                        std::source_location where = std::source_location::current()) const noexcept {
+    return detail::io_bytes({IORING_OP_RECV, fd_, reinterpret_cast<std::uintptr_t>(buf.data()), clamp(buf.size()), 0, 0,
+                             detail::canceler_of(ctx)},
+                            where);
+  }
+  detail::io_bytes write(std::string_view data,
+                         std::source_location where = std::source_location::current()) const noexcept {
+    return write(context(), data, where);
+  }
+  detail::io_bytes write(const context& ctx, std::string_view data,
+                         std::source_location where = std::source_location::current()) const noexcept {
     return detail::io_bytes({IORING_OP_SEND, fd_, reinterpret_cast<std::uintptr_t>(data.data()), clamp(data.size()), 0,
-                             MSG_NOSIGNAL, detail::canceler_of(ctx)});
+                             MSG_NOSIGNAL, detail::canceler_of(ctx)},
+                            where);
   }
   // Writes all of data; on an error, value is the bytes written before it.
-  task<result<std::size_t>> write_all(std::string_view data) const { return write_all(context(), data); }
-  task<result<std::size_t>> write_all(context ctx, std::string_view data) const;
+  task<result<std::size_t>> write_all(std::string_view data,
+                                      std::source_location where = std::source_location::current()) const {
+    return write_all(context(), data, where);
+  }
+  task<result<std::size_t>> write_all(context ctx, std::string_view data,
+                                      std::source_location where = std::source_location::current()) const;
   // Half-close: SHUT_WR sends FIN after the data written so far.
-  detail::io_status shutdown(int how = SHUT_WR) const noexcept {
-    return detail::io_status({IORING_OP_SHUTDOWN, fd_, 0, static_cast<std::uint32_t>(how)});
+  detail::io_status shutdown(int how = SHUT_WR,
+                             std::source_location where = std::source_location::current()) const noexcept {
+    return detail::io_status({IORING_OP_SHUTDOWN, fd_, 0, static_cast<std::uint32_t>(how)}, where);
   }
   std::error_code set_nodelay(bool on = true) const noexcept;
   address remote_addr() const noexcept;
@@ -145,16 +165,21 @@ using accept_awaitable = detail::io_awaitable<to_conn>;
 class listener : public socket_handle {
  public:
   using socket_handle::socket_handle;
-  accept_awaitable accept() const noexcept { return accept(context()); }
-  accept_awaitable accept(const context& ctx) const noexcept {
-    return accept_awaitable({IORING_OP_ACCEPT, fd_, 0, 0, 0, SOCK_CLOEXEC, detail::canceler_of(ctx)});
+  accept_awaitable accept(std::source_location where = std::source_location::current()) const noexcept {
+    return accept(context(), where);
+  }
+  accept_awaitable accept(const context& ctx,
+                          std::source_location where = std::source_location::current()) const noexcept {
+    return accept_awaitable({IORING_OP_ACCEPT, fd_, 0, 0, 0, SOCK_CLOEXEC, detail::canceler_of(ctx)}, where);
   }
 };
 
 // Listens on "host:port" (SO_REUSEADDR; the backlog is capped by net.core.somaxconn).
-task<result<listener>> listen_tcp(std::string host_port, int backlog = 4096);
+task<result<listener>> listen_tcp(std::string host_port, int backlog = 4096,
+                                  std::source_location where = std::source_location::current());
 // Connects to "host:port" before ctx's deadline.
-task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port);
+task<result<tcp_conn>> dial_tcp(context ctx, std::string host_port,
+                                std::source_location where = std::source_location::current());
 
 // A datagram received by udp_socket::recv_from.
 struct datagram {
@@ -166,14 +191,21 @@ class udp_socket : public socket_handle {
  public:
   using socket_handle::socket_handle;
   // A socket bound to "host:port" (port 0: ephemeral); ":0" for any local address.
-  static task<result<udp_socket>> bind(std::string host_port);
+  static task<result<udp_socket>> bind(std::string host_port,
+                                       std::source_location where = std::source_location::current());
 
-  task<result<datagram>> recv_from(std::span<char> buf) const { return recv_from(context(), buf); }
-  task<result<datagram>> recv_from(context ctx, std::span<char> buf) const;
-  task<result<std::size_t>> send_to(const address& to, std::string_view data) const {
-    return send_to(context(), to, data);
+  task<result<datagram>> recv_from(std::span<char> buf,
+                                   std::source_location where = std::source_location::current()) const {
+    return recv_from(context(), buf, where);
   }
-  task<result<std::size_t>> send_to(context ctx, address to, std::string_view data) const;
+  task<result<datagram>> recv_from(context ctx, std::span<char> buf,
+                                   std::source_location where = std::source_location::current()) const;
+  task<result<std::size_t>> send_to(const address& to, std::string_view data,
+                                    std::source_location where = std::source_location::current()) const {
+    return send_to(context(), to, data, where);
+  }
+  task<result<std::size_t>> send_to(context ctx, address to, std::string_view data,
+                                    std::source_location where = std::source_location::current()) const;
 };
 
 namespace detail {
@@ -187,32 +219,37 @@ void log_shortage_over(const address& where);
 }  // namespace detail
 
 // The accept loop (see the contract above). handler is called as handler(tcp_conn) and
-// returns goro::task<> (or void); it is copied into each connection's task.
+// returns goro::task<> (or void); it is copied into each connection's task. Its accepts
+// show `where` as their wait site.
 template <class Handler>
-task<std::error_code> serve(context ctx, const listener& ln, Handler handler) {
+task<std::error_code> serve(context ctx, const listener& ln, Handler handler,
+                            std::source_location where = std::source_location::current()) {
   // Shared with the handlers: one destroyed after this frame (goro::run ending) still
   // calls done() on a live group.
   auto handlers = std::make_shared<wait_group>();
+  // Each connection's task.
+  const auto run_handler = [](Handler h, tcp_conn c, std::shared_ptr<wait_group> wg) -> task<> {
+    struct done_on_exit {
+      wait_group& wg;
+      ~done_on_exit() { wg.done(); }
+    } done{*wg};
+    if constexpr (std::is_void_v<decltype(h(std::move(c)))>)
+      h(std::move(c));
+    else
+      co_await h(std::move(c));
+  };
   std::chrono::milliseconds backoff{0};
   std::error_code result;
   while (!ctx.err()) {
-    auto [conn, err] = co_await ln.accept(ctx);
+    auto [conn, err] = co_await ln.accept(ctx, where);
     if (!err) {
       if (backoff.count() != 0) detail::log_shortage_over(ln.local_addr());
       backoff = std::chrono::milliseconds(0);
       handlers->add(1);
-      goro::go(
-          [](Handler h, tcp_conn c, std::shared_ptr<wait_group> wg) -> task<> {
-            struct done_on_exit {
-              wait_group& wg;
-              ~done_on_exit() { wg.done(); }
-            } done{*wg};
-            if constexpr (std::is_void_v<decltype(h(std::move(c)))>)
-              h(std::move(c));
-            else
-              co_await h(std::move(c));
-          },
-          handler, std::move(conn), handlers);
+      // Started "at" serve's caller, so that a task dump tells one server's connections
+      // from another's (the template arguments make `where` the location, not an argument).
+      goro::go<decltype(run_handler)&, Handler&, tcp_conn, std::shared_ptr<wait_group>&>(
+          run_handler, handler, std::move(conn), handlers, where);
       continue;
     }
     if (ctx.err()) break;

@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "goro/debug.hpp"
 #include "goro/spawn.hpp"
 
 namespace goro {
@@ -50,10 +51,21 @@ struct config {
   // Most threads goro::blocking may run at once (Go caps its threads at 10,000; a
   // blocking call here is a getaddrinfo or a slow library call, so far fewer suffice).
   unsigned max_blocking_threads = 64;
+  // Tasks still alive when the main task returns (leaked: parked on a channel nobody
+  // will send to...) are destroyed, as in Go; with warn, goro first logs one warning
+  // summarizing them by start and wait site; with fail, goro::run then throws
+  // goro::leak_error instead of returning (go.uber.org/goleak's habit, for tests).
+  enum class leak_mode { off, warn, fail };
+  leak_mode leak_check = leak_mode::warn;
+  // SIGQUIT (Ctrl-\) prints goro::dump_tasks to stderr and the program keeps running,
+  // as a Go program prints its goroutines (and exits). Installed only while the
+  // signal's action is the default; false leaves SIGQUIT alone.
+  bool dump_on_sigquit = true;
 };
 
 namespace detail {
-// Runs `main` (already created, not yet started) to completion on a new runtime.
+// Runs `main` (already created, not yet started) to completion on a new runtime. When it
+// throws (a bad config, a deadlock, a leak with leak_check fail), main's frame is destroyed.
 void run_main(const config& cfg, root_base& main);
 }  // namespace detail
 
@@ -65,12 +77,12 @@ auto run(const config& cfg, F&& f, std::source_location where = std::source_loca
   using T = detail::spawn_result_t<F>;
   auto root = detail::root_body<T, std::decay_t<F>>(std::forward<F>(f));
   auto& p = root.frame.promise();
-  p.started_at = where;
+  p.trace().started_at.store(where, std::memory_order_relaxed);  // before the runtime exists
+  detail::run_main(cfg, p);  // when it throws, it has destroyed the main task itself
   struct release_frame {
     detail::root_base& root;
     ~release_frame() { detail::release(root); }
   } guard{p};
-  detail::run_main(cfg, p);
   return p.result.take();
 }
 template <class F>
@@ -90,8 +102,9 @@ std::size_t num_tasks() noexcept;
 // the back of the global queue and resumes on whichever worker takes it.
 struct yield_awaiter {
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> self) const;
-  void await_resume() const noexcept {}
+  void await_suspend(std::coroutine_handle<> self);
+  void await_resume() const noexcept { parked.resumed(); }
+  detail::parked_task parked;
 };
 inline yield_awaiter yield() noexcept { return {}; }
 

@@ -34,6 +34,8 @@
 //     select allocates nothing; it holds every case's waiter in the awaiting frame.
 //   - Like the operations it takes, a select borrows their channels and values: await
 //     it in the expression that creates it.
+//   - A parked select shows in goro::dump_tasks as "select" waiting at its first case's
+//     call (so write that case on the co_await's line); its cases record nothing.
 //
 // Go: select { case v, ok := <-in: ... case out <- v: ... case <-time.After(d): ...
 // default: ... }. Design: lib/select.cpp (Go's selectgo).
@@ -43,6 +45,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <source_location>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -70,7 +73,7 @@ class after_case final : public detail::select_case, detail::timer_node {
  public:
   using result_type = timed_out;
 
-  explicit after_case(clock::time_point deadline) noexcept {
+  after_case(clock::time_point deadline, const std::source_location& where) noexcept : select_case(where) {
     this->deadline = deadline;
     fire = [](timer_node& t) noexcept {
       auto& self = static_cast<after_case&>(t);
@@ -79,7 +82,7 @@ class after_case final : public detail::select_case, detail::timer_node {
   }
   // A copy has the same deadline and is not armed: `auto timeout = goro::after(1s);`
   // outside a loop, then select(..., timeout) in it, is Go's hoisted time.After.
-  after_case(const after_case& other) noexcept : after_case(other.deadline) {}
+  after_case(const after_case& other) noexcept : after_case(other.deadline, other.where()) {}
   after_case& operator=(const after_case&) = delete;
   ~after_case() {
     if (heap_index != not_queued) detail::timer_cancel(*this);  // goro::run ending while armed
@@ -105,8 +108,9 @@ class after_case final : public detail::select_case, detail::timer_node {
 
 // A select case ready `d` from now (Go's time.After in a select).
 template <class Rep, class Period>
-after_case after(std::chrono::duration<Rep, Period> d) noexcept {
-  return after_case(clock::now() + std::chrono::ceil<clock::duration>(d));
+after_case after(std::chrono::duration<Rep, Period> d,
+                 std::source_location where = std::source_location::current()) noexcept {
+  return after_case(clock::now() + std::chrono::ceil<clock::duration>(d), where);
 }
 
 namespace detail {
@@ -115,15 +119,25 @@ namespace detail {
 inline constexpr std::size_t select_max_cases = 64;
 inline constexpr int select_parked = -1;
 
+// What a parked select records for goro::dump_tasks (scheduler_hooks.hpp's wait_kind):
+// wait_kind::select and its number of cases, or, for a select that implements another
+// primitive's wait (semaphore::acquire(ctx, n), sleep_for(ctx, d)), that primitive's.
+struct select_wait {
+  wait_kind kind;
+  const void* object;
+  std::size_t capacity;
+};
+
 // The distinct guards of `cases` (null entries skipped) into `out`, in address order;
 // returns how many. Computed once per select, used by select_begin and select_end.
 int select_guards(select_case* const* cases, int n, short_lock** out) noexcept;
 // Go's selectgo, steps 1-3 of goro/detail/select_case.hpp. cases[i] is null for the
 // default case, at default_index (-1 if none). Returns the index of the case that won
 // without waiting, or select_parked once the task is parked (its frame must not be
-// touched after that: a waker may already be resuming it).
+// touched after that: a waker may already be resuming it); before arming the cases, a
+// parking select records `wait` in `parked`, at the first case's where().
 int select_begin(select_case* const* cases, int n, int default_index, short_lock* const* guards, int nguards,
-                 select_state& s, std::coroutine_handle<> task) noexcept;
+                 select_state& s, std::coroutine_handle<> task, parked_task& parked, const select_wait& wait) noexcept;
 // Step 4, after a parked select resumed (winner is s.winner), or when its task is
 // destroyed while parked (winner select_state::none): disarm every other case.
 void select_end(select_case* const* cases, int n, int winner, short_lock* const* guards, int nguards) noexcept;
@@ -154,7 +168,12 @@ class [[nodiscard]] select_awaiter {
  public:
   using result_type = std::variant<typename detail::case_result<Cases>::type...>;
 
-  explicit select_awaiter(Cases&&... cases) : cases_(std::move(cases)...) {}
+  explicit select_awaiter(Cases&&... cases)
+      : select_awaiter(detail::select_wait{detail::wait_kind::select, nullptr, sizeof...(Cases)},
+                       std::move(cases)...) {}
+  // A select that is another primitive's wait, recorded as `wait` (see select_wait).
+  explicit select_awaiter(const detail::select_wait& wait, Cases&&... cases)
+      : cases_(std::move(cases)...), wait_(wait) {}
   select_awaiter(const select_awaiter&) = delete;
   select_awaiter& operator=(const select_awaiter&) = delete;
   ~select_awaiter() {
@@ -166,13 +185,15 @@ class [[nodiscard]] select_awaiter {
     const auto cases = pointers();
     nguards_ = detail::select_guards(cases.data(), n, guards_.data());
     parked_ = true;  // before select_begin: once it has parked us, we touch nothing
-    const int r = detail::select_begin(cases.data(), n, default_index, guards_.data(), nguards_, state_, h);
+    const int r =
+        detail::select_begin(cases.data(), n, default_index, guards_.data(), nguards_, state_, h, trace_, wait_);
     if (r == detail::select_parked) return true;
     parked_ = false;
     winner_ = r;
     return false;
   }
   result_type await_resume() {
+    trace_.resumed();
     if (parked_) {
       // acquire: the wake-up already ordered the winner's writes before us; this pairs
       // with the winning CAS for the index itself.
@@ -216,6 +237,8 @@ class [[nodiscard]] select_awaiter {
   detail::select_state state_;
   bool parked_ = false;
   int winner_ = -1;
+  detail::parked_task trace_;  // the task dump's record, set by select_begin when it parks
+  detail::select_wait wait_;
 };
 
 // Waits for the first of `cases` to complete (see the contract above).

@@ -15,8 +15,9 @@
 //     same number that arrive while one is pending are merged by the kernel.
 //   - Several calls may watch the same signal: each of their channels gets it.
 //   - The first signal_notify of a goro::run starts two reader tasks (they count in
-//     num_tasks()); they end with goro::run, and the channels are never closed. The
-//     signals stay blocked after goro::run: one arriving between two runs is delivered
+//     num_tasks(); goro::task_snapshot, goro::dump_tasks and the leak report leave them
+//     out); they end with goro::run, and the channels are never closed. The signals
+//     stay blocked after goro::run: one arriving between two runs is delivered
 //     to the next run's subscribers.
 #pragma once
 

@@ -70,7 +70,16 @@ struct root_promise : pooled_frame, joinable<T>, returns_value<root_promise<T>, 
     this->frame = h;
     return {h};
   }
-  std::suspend_always initial_suspend() noexcept { return {}; }
+  struct initial_awaiter {
+    root_promise& p;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    void await_resume() const noexcept {
+      current_task = &p;
+      p.note_running();
+    }
+  };
+  initial_awaiter initial_suspend() noexcept { return {*this}; }
 
   struct final_awaiter {
     bool await_ready() noexcept { return false; }
@@ -124,7 +133,7 @@ joinable<spawn_result_t<F, Args...>>& start_root(std::uintptr_t join_state, cons
   else
     p = &root_body<T, std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(f), std::forward<Args>(args)...)
              .frame.promise();
-  p->started_at = where;
+  p->trace().started_at.store(where, std::memory_order_relaxed);  // published by submit, read as a diagnostic
   p->join.store(join_state, std::memory_order_relaxed);  // not shared yet: submit publishes it
   try {
     submit(*p);
@@ -159,20 +168,28 @@ class [[nodiscard]] join_handle {
     return root_ && root_->join.load(std::memory_order_acquire) == detail::root_base::join_done;
   }
 
-  auto operator co_await() && { return awaiter{std::exchange(root_, nullptr)}; }
+  auto operator co_await() && { return awaiter{std::exchange(root_, nullptr), {}}; }
 
  protected:
   explicit join_handle(detail::joinable<T>* root) noexcept : root_(root) {}
 
  private:
   struct awaiter {
-    detail::joinable<T>* root;
+    detail::joinable<T>* root;  // null once collected
+    detail::parked_task parked;
+    // Destroyed while parked (goro::run ending, or a deadlock): the task is detached, so
+    // that goro::run destroys it too. Idempotent: g++ 12 may run this destructor twice
+    // (the temporaries-in-co_await bug, see the top of this file).
+    ~awaiter() { detach(std::exchange(root, nullptr)); }
     bool await_ready() const {
       if (!root) throw std::logic_error("goro: co_await on an empty join_handle (moved from or already awaited)");
       // acquire: pairs with the task's release exchange to join_done.
       return root->join.load(std::memory_order_acquire) == detail::root_base::join_done;
     }
     bool await_suspend(std::coroutine_handle<> caller) noexcept {
+      // No wait site: `co_await handle` calls nothing that could take a source_location.
+      // The dump names the awaited task's id instead (as the capacity).
+      parked.park(detail::wait_kind::join, root, root->trace().id.load(std::memory_order_relaxed), {});
       std::uintptr_t expected = detail::root_base::join_running;
       // release: publishes the caller's frame to the task, which resumes it (its
       // acquire exchange). acquire on failure: the task finished, its result is visible.
@@ -180,25 +197,28 @@ class [[nodiscard]] join_handle {
                                                 std::memory_order_release, std::memory_order_acquire);
     }
     T await_resume() {
+      parked.resumed();
       // The task is done and we are the only party left: collect and free it.
       struct releaser {
         detail::joinable<T>* root;
         ~releaser() { detail::release(*root); }
-      } on_exit{root};
-      return root->result.take();
+      } on_exit{std::exchange(root, nullptr)};
+      return on_exit.root->result.take();
     }
   };
 
-  void drop() noexcept {
-    if (!root_) return;
+  void drop() noexcept { detach(std::exchange(root_, nullptr)); }
+
+  // Nobody will collect the task: it frees itself when it finishes, or now if it has.
+  static void detach(detail::joinable<T>* root) noexcept {
+    if (!root) return;
     // acq_rel: release hands the frame over to the task if it is still running; acquire
     // pairs with its release exchange when it is done, so reading its error is safe.
-    const std::uintptr_t old = root_->join.exchange(detail::root_base::join_detached, std::memory_order_acq_rel);
+    const std::uintptr_t old = root->join.exchange(detail::root_base::join_detached, std::memory_order_acq_rel);
     if (old == detail::root_base::join_done) {
-      if (root_->error) detail::report_panic(root_->error, root_->started_at);
-      detail::release(*root_);
+      if (root->error) detail::report_panic(root->error, root->started_at());
+      detail::release(*root);
     }
-    root_ = nullptr;
   }
 
   detail::joinable<T>* root_ = nullptr;

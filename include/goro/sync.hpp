@@ -16,6 +16,10 @@
 //   - try_* never suspend and may be called from any thread; unlock/release may be
 //     called from any thread (a Go mutex is not tied to its locker either).
 //   - Destroying a primitive while tasks wait on it is a bug in the program.
+//   - Every call that returns something to co_await takes a defaulted
+//     std::source_location, never passed by hand: a task parked there shows that call as
+//     its wait site (goro::dump_tasks). once::call with arguments is the exception (a
+//     default cannot follow an argument pack): its waiters show no wait site.
 //
 // goro::mutex (Go's sync.Mutex): normal mode lets a running task take a free lock
 // ahead of a woken waiter (fast: no task switch per lock); a waiter that has waited
@@ -43,6 +47,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <functional>
+#include <source_location>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -91,8 +96,8 @@ class mutex {
   class lock_awaiter;
   class scoped_lock_awaiter;
 
-  [[nodiscard]] lock_awaiter lock() noexcept;
-  [[nodiscard]] scoped_lock_awaiter scoped_lock() noexcept;
+  [[nodiscard]] lock_awaiter lock(std::source_location where = std::source_location::current()) noexcept;
+  [[nodiscard]] scoped_lock_awaiter scoped_lock(std::source_location where = std::source_location::current()) noexcept;
   bool try_lock() noexcept {
     std::uint32_t s = state_.load(std::memory_order_relaxed);  // a first guess for the CAS
     // acquire on success: pairs with the release of the previous unlock.
@@ -131,7 +136,7 @@ class mutex {
 
 class mutex::lock_awaiter {
  public:
-  explicit lock_awaiter(mutex& m) noexcept : m_(m) {}
+  lock_awaiter(mutex& m, const std::source_location& where) noexcept : m_(m), where_(where) {}
   lock_awaiter(const lock_awaiter&) = delete;
   lock_awaiter& operator=(const lock_awaiter&) = delete;
   ~lock_awaiter() {
@@ -140,7 +145,7 @@ class mutex::lock_awaiter {
 
   bool await_ready() noexcept { return m_.try_lock(); }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> task);
-  void await_resume() const noexcept {}
+  void await_resume() const noexcept { parked_.resumed(); }
 
  protected:
   mutex& m_;
@@ -148,6 +153,10 @@ class mutex::lock_awaiter {
  private:
   friend struct mutex_access;
   std::coroutine_handle<> slow_;  // the frame retrying the lock, while it runs
+  std::source_location where_;
+  // This task's wait, recorded by the retry frame when it first parks; a retry that
+  // parks again leaves it as is (the task has been waiting for the mutex since then).
+  detail::parked_task parked_;
 };
 
 using mutex_lock = scoped_lock_of<mutex, &mutex::unlock>;
@@ -155,11 +164,16 @@ using mutex_lock = scoped_lock_of<mutex, &mutex::unlock>;
 class mutex::scoped_lock_awaiter : public lock_awaiter {
  public:
   using lock_awaiter::lock_awaiter;
-  [[nodiscard]] mutex_lock await_resume() const noexcept { return mutex_lock(m_); }
+  [[nodiscard]] mutex_lock await_resume() const noexcept {
+    lock_awaiter::await_resume();
+    return mutex_lock(m_);
+  }
 };
 
-inline mutex::lock_awaiter mutex::lock() noexcept { return lock_awaiter(*this); }
-inline mutex::scoped_lock_awaiter mutex::scoped_lock() noexcept { return scoped_lock_awaiter(*this); }
+inline mutex::lock_awaiter mutex::lock(std::source_location where) noexcept { return lock_awaiter(*this, where); }
+inline mutex::scoped_lock_awaiter mutex::scoped_lock(std::source_location where) noexcept {
+  return scoped_lock_awaiter(*this, where);
+}
 
 // ---------------------------------------------------------------- shared_mutex
 
@@ -174,27 +188,41 @@ class shared_mutex {
   };
   class [[nodiscard]] lock_awaiter {
    public:
-    lock_awaiter(shared_mutex& m, bool exclusive) noexcept : m_(m) { w_.exclusive = exclusive; }
+    lock_awaiter(shared_mutex& m, bool exclusive, const std::source_location& where) noexcept
+        : m_(m), where_(where) {
+      w_.exclusive = exclusive;
+    }
     lock_awaiter(const lock_awaiter&) = delete;
     lock_awaiter& operator=(const lock_awaiter&) = delete;
     ~lock_awaiter();
     bool await_ready() noexcept { return w_.exclusive ? m_.try_lock() : m_.try_lock_shared(); }
     bool await_suspend(std::coroutine_handle<> task) noexcept;
-    void await_resume() const noexcept {}
+    void await_resume() const noexcept { parked_.resumed(); }
 
    protected:
     shared_mutex& m_;
     waiter w_;
+
+   private:
+    std::source_location where_;
+    detail::parked_task parked_;
   };
   template <class Lock>
   class [[nodiscard]] scoped_awaiter : public lock_awaiter {
    public:
     using lock_awaiter::lock_awaiter;
-    [[nodiscard]] Lock await_resume() const noexcept { return Lock(m_); }
+    [[nodiscard]] Lock await_resume() const noexcept {
+      lock_awaiter::await_resume();
+      return Lock(m_);
+    }
   };
 
-  lock_awaiter lock() noexcept { return {*this, true}; }
-  lock_awaiter lock_shared() noexcept { return {*this, false}; }
+  lock_awaiter lock(std::source_location where = std::source_location::current()) noexcept {
+    return {*this, true, where};
+  }
+  lock_awaiter lock_shared(std::source_location where = std::source_location::current()) noexcept {
+    return {*this, false, where};
+  }
   bool try_lock() noexcept;
   bool try_lock_shared() noexcept;
   void unlock();
@@ -202,8 +230,13 @@ class shared_mutex {
 
   using exclusive_lock = scoped_lock_of<shared_mutex, &shared_mutex::unlock>;
   using shared_lock = scoped_lock_of<shared_mutex, &shared_mutex::unlock_shared>;
-  scoped_awaiter<exclusive_lock> scoped_lock() noexcept { return {*this, true}; }
-  scoped_awaiter<shared_lock> scoped_lock_shared() noexcept { return {*this, false}; }
+  scoped_awaiter<exclusive_lock> scoped_lock(std::source_location where = std::source_location::current()) noexcept {
+    return {*this, true, where};
+  }
+  scoped_awaiter<shared_lock> scoped_lock_shared(
+      std::source_location where = std::source_location::current()) noexcept {
+    return {*this, false, where};
+  }
 
  private:
   // Under lock_: grants queued waiters after an unlock, adding them to `granted`.
@@ -225,10 +258,23 @@ class once {
 
   // Runs f(args...) unless f already ran to completion; see the contract at the top.
   // f and args are copied into the call's frame, as goro::go does.
+  template <class F>
+  task<> call(F f, std::source_location where = std::source_location::current()) {
+    return run(where, std::move(f));
+  }
+  template <class F, class Arg, class... Args>
+  task<> call(F f, Arg arg, Args... args) {
+    return run({}, std::move(f), std::move(arg), std::move(args)...);
+  }
+  bool done() const noexcept {
+    return state_.load(std::memory_order_acquire) == finished;  // pairs with finish's release
+  }
+
+ private:
   template <class F, class... Args>
-  task<> call(F f, Args... args) {
+  task<> run(std::source_location where, F f, Args... args) {
     while (!done()) {
-      begin_awaiter begin{*this, {}};
+      begin_awaiter begin(*this, where);
       const bool mine = co_await begin;  // named: see README "Known compiler issues"
       if (!mine) continue;               // woken: f finished or failed; look again
       try {
@@ -245,21 +291,24 @@ class once {
       finish(true);
     }
   }
-  bool done() const noexcept {
-    return state_.load(std::memory_order_acquire) == finished;  // pairs with finish's release
-  }
 
- private:
   enum : int { idle, running, finished };
   // Becomes the runner (true), or waits until the current runner finishes (false).
   struct begin_awaiter {
+    begin_awaiter(once& owner, const std::source_location& caller) noexcept : o(owner), where(caller) {}
+
     once& o;
+    std::source_location where;  // call()'s caller
     detail::waiter w;
     bool mine = false;
+    detail::parked_task parked;
     ~begin_awaiter();  // a waiter whose task is destroyed (goro::run ending) leaves the queue
     bool await_ready() noexcept;
     bool await_suspend(std::coroutine_handle<> task) noexcept;
-    bool await_resume() const noexcept { return mine; }
+    bool await_resume() const noexcept {
+      parked.resumed();
+      return mine;
+    }
   };
   void finish(bool ok) noexcept;
 
@@ -287,14 +336,14 @@ class semaphore {
   class [[nodiscard]] acquire_case final : public detail::select_case {
    public:
     using result_type = acquired;
-    acquire_case(semaphore& s, std::int64_t n);  // panic_error if n < 0 or n > size
-    acquire_case(const acquire_case& other) noexcept : select_case(), sem_(other.sem_) { w_.n = other.w_.n; }
+    acquire_case(semaphore& s, std::int64_t n, const std::source_location& where);  // panic_error if n < 0 or n > size
+    acquire_case(const acquire_case& other) noexcept : select_case(other), sem_(other.sem_) { w_.n = other.w_.n; }
     acquire_case& operator=(const acquire_case&) = delete;
     ~acquire_case();
 
     bool await_ready() noexcept { return sem_->try_acquire(w_.n); }
     bool await_suspend(std::coroutine_handle<> task) noexcept;
-    void await_resume() const noexcept {}
+    void await_resume() const noexcept { parked_.resumed(); }
     result_type take_result() const noexcept { return {}; }
 
     detail::short_lock* guard() noexcept override { return &sem_->lock_; }
@@ -305,14 +354,20 @@ class semaphore {
    private:
     semaphore* sem_;
     waiter w_;
+    detail::parked_task parked_;  // set only when awaited on its own and parked (a select records its own)
   };
 
-  acquire_case acquire(std::int64_t n = 1) { return {*this, n}; }
+  acquire_case acquire(std::int64_t n = 1, std::source_location where = std::source_location::current()) {
+    return {*this, n, where};
+  }
   // Waits for n units or for ctx to be done: empty error_code once acquired, else
   // ctx.err() (and nothing is taken).
   class [[nodiscard]] acquire_with_context {
    public:
-    acquire_with_context(semaphore& s, const context& ctx, std::int64_t n) : select_(s.acquire(n), ctx.done()) {}
+    // Recorded as a wait for the semaphore, not as the select it is.
+    acquire_with_context(semaphore& s, const context& ctx, std::int64_t n, const std::source_location& where)
+        : select_(detail::select_wait{detail::wait_kind::semaphore, &s, static_cast<std::size_t>(n)},
+                  s.acquire(n, where), ctx.done(where)) {}
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) noexcept { return select_.await_suspend(h); }
     std::error_code await_resume() {
@@ -323,7 +378,10 @@ class semaphore {
    private:
     select_awaiter<acquire_case, done_case> select_;
   };
-  acquire_with_context acquire(const context& ctx, std::int64_t n = 1) { return {*this, ctx, n}; }
+  acquire_with_context acquire(const context& ctx, std::int64_t n = 1,
+                               std::source_location where = std::source_location::current()) {
+    return {*this, ctx, n, where};
+  }
 
   bool try_acquire(std::int64_t n = 1);  // panic_error if n < 0 or n > size
   void release(std::int64_t n = 1);      // panic_error if n < 0 or more than is held

@@ -113,7 +113,19 @@ struct task_promise : pooled_frame, joinable<T>, returns_value<task_promise<T>, 
   std::coroutine_handle<> continuation;  // the awaiter; set before the body first runs
 
   task<T> get_return_object() noexcept;
-  std::suspend_always initial_suspend() noexcept { return {}; }
+  // A task frame started by a worker, not awaited, is a spawned task's root: it becomes
+  // the current task (scheduler_hooks.hpp).
+  struct initial_awaiter {
+    task_promise& p;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    void await_resume() const noexcept {
+      if (p.continuation) return;
+      current_task = &p;
+      p.note_running();
+    }
+  };
+  initial_awaiter initial_suspend() noexcept { return {*this}; }
 
   struct final_awaiter {
     bool await_ready() noexcept { return false; }

@@ -10,6 +10,8 @@
 //     nearest deadline as timeout;
 //   - sleep_for(ctx, d), which ends early when a context is cancelled, is in
 //     goro/context.hpp.
+//   - both take a defaulted std::source_location, never passed by hand: a sleeping task
+//     shows that call as its wait site (goro::dump_tasks).
 //
 // goro::timer and goro::ticker (Go's time.Timer and time.Ticker) deliver the time on a
 // channel of capacity 1:
@@ -36,6 +38,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <source_location>
 
 #include "goro/chan.hpp"
 #include "goro/detail/short_lock.hpp"
@@ -80,11 +83,18 @@ void timer_add(timer_node& t);
 // after_fire is still due: see after_fire). Any thread.
 bool timer_cancel(timer_node& t) noexcept;
 
+// The time left until `deadline`, in whole milliseconds rounded up (0 if passed): what
+// goro::dump_tasks shows for a sleep.
+inline std::size_t wait_ms(clock::time_point deadline) noexcept {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+  return left > 0 ? static_cast<std::size_t>(left) : 0;
+}
+
 }  // namespace detail
 
 class sleep_awaiter : detail::timer_node {
  public:
-  explicit sleep_awaiter(clock::time_point deadline) noexcept {
+  sleep_awaiter(clock::time_point deadline, const std::source_location& where) noexcept : where_(where) {
     this->deadline = deadline;
     fire = [](timer_node& t) noexcept { return static_cast<sleep_awaiter&>(t).task_; };
   }
@@ -97,13 +107,16 @@ class sleep_awaiter : detail::timer_node {
 
   bool await_ready() const noexcept { return clock::now() >= deadline; }
   void await_suspend(std::coroutine_handle<> h) {
+    parked_.park(detail::wait_kind::sleep, nullptr, detail::wait_ms(deadline), where_);
     task_ = h;
     detail::timer_add(*this);
   }
-  void await_resume() const noexcept {}
+  void await_resume() const noexcept { parked_.resumed(); }
 
  private:
   std::coroutine_handle<> task_;
+  std::source_location where_;
+  detail::parked_task parked_;
 };
 
 namespace detail {
@@ -178,11 +191,15 @@ class ticker : public detail::timer_handle {
   }
 };
 
-inline sleep_awaiter sleep_until(clock::time_point deadline) noexcept { return sleep_awaiter(deadline); }
+inline sleep_awaiter sleep_until(clock::time_point deadline,
+                                 std::source_location where = std::source_location::current()) noexcept {
+  return sleep_awaiter(deadline, where);
+}
 
 template <class Rep, class Period>
-sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
-  return sleep_awaiter(clock::now() + std::chrono::ceil<clock::duration>(d));
+sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d,
+                        std::source_location where = std::source_location::current()) noexcept {
+  return sleep_awaiter(clock::now() + std::chrono::ceil<clock::duration>(d), where);
 }
 
 }  // namespace goro

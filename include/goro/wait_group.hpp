@@ -13,6 +13,8 @@
 //     the worker that made it zero. The group is reusable once it is back at zero.
 //   - destroying a wait_group while tasks wait on it is a bug in the program; those tasks
 //     never resume (they are destroyed when goro::run ends).
+//   - wait() takes a defaulted std::source_location, never passed by hand: a task parked
+//     there shows that call as its wait site (goro::dump_tasks).
 //
 // Design (Go's sync.WaitGroup): one atomic word holds the counter (high 32 bits, signed)
 // and the number of registered waiters (low 32 bits), a sum type in one word:
@@ -31,6 +33,9 @@
 #include <coroutine>
 #include <cstdint>
 #include <mutex>
+#include <source_location>
+
+#include "goro/detail/scheduler_hooks.hpp"
 
 namespace goro {
 
@@ -45,18 +50,24 @@ class wait_group {
   void done() { add(-1); }
 
   struct wait_awaiter {
+    wait_awaiter(wait_group* g, const std::source_location& w) noexcept : group(g), where(w) {}
+
     wait_group* group;
+    std::source_location where;  // wait()'s caller
     std::coroutine_handle<> waiter;
     wait_awaiter* next = nullptr;  // under group->mu_
     wait_awaiter* prev = nullptr;  // under group->mu_
     bool linked = false;           // under group->mu_; false again before the waiter is resumed
+    detail::parked_task parked;
 
     bool await_ready() const noexcept;
     bool await_suspend(std::coroutine_handle<> h);
-    void await_resume() const noexcept {}
+    void await_resume() const noexcept { parked.resumed(); }
     ~wait_awaiter();  // a waiter destroyed while parked (runtime shutdown) unlinks itself
   };
-  [[nodiscard]] wait_awaiter wait() noexcept { return wait_awaiter{this, {}}; }
+  [[nodiscard]] wait_awaiter wait(std::source_location where = std::source_location::current()) noexcept {
+    return wait_awaiter(this, where);
+  }
 
   // The current counter (a snapshot).
   std::int64_t count() const noexcept {

@@ -289,7 +289,7 @@ void run_big_tree(std::uint64_t seed, root_cancel mode, problems& out, std::uint
         check_all_cancelled(*st, canceled, "main task");
         break;
       case root_cancel::foreign_thread_with_cause:
-        foreign = std::thread([&] {
+        foreign = std::thread([&, hold = goro::external_handle()] {  // it wakes the parked leaves
           st->cancel[0](root_cause);
           check_all_cancelled(*st, canceled, "foreign thread");
         });
@@ -411,7 +411,7 @@ void run_concurrent_cancels(std::uint64_t seed, problems& out) {
 
     st.racers_done.add(racers);
     for (int t = 0; t < racer_threads; ++t)
-      threads.emplace_back([&st, t] {
+      threads.emplace_back([&st, t, hold = goro::external_handle()] {  // it wakes parked waiters
         st.at_barrier.fetch_add(1);
         while (st.at_barrier.load() < racers) std::this_thread::yield();
         st.race(t);
@@ -535,11 +535,12 @@ void run_creation_race(std::uint64_t seed, problems& out) {
         st.creators_done.done();
       }, c, r.next());
     const std::uint64_t thread_seed = r.next();
-    creator_thread = std::thread([&, thread_seed] {
+    // Both threads hold an external_handle: their done() and cancel wake parked tasks.
+    creator_thread = std::thread([&, thread_seed, hold = goro::external_handle()] {
       create_children(&st, creator_tasks, thread_seed, limit, false, nullptr, nullptr, nullptr);
       st.creators_done.done();
     });
-    canceller_thread = std::thread([&] {
+    canceller_thread = std::thread([&, hold = goro::external_handle()] {
       while (st.total_created.load() < cancel_after && st.total_created.load() < creators * limit / 2)
         std::this_thread::yield();
       st.parent_cancel(creation_cause);
@@ -613,7 +614,8 @@ goro::task<> af_racer_task(af_batch_state* st, bool cancels) {
   st->racers_done.done();
 }
 
-void af_racer_thread(af_batch_state* st, bool cancels) {
+// `hold`: its cancels start after_func tasks and its done() wakes main.
+void af_racer_thread(af_batch_state* st, bool cancels, [[maybe_unused]] goro::external_handle hold) {
   st->at_barrier.fetch_add(1);
   while (st->at_barrier.load() < 2) std::this_thread::yield();
   if (cancels)
@@ -649,11 +651,11 @@ void run_after_func_race(std::uint64_t seed, problems& out, af_totals& totals) {
       std::vector<std::thread> threads;
       switch (mode) {
         case af_mode::thread_cancels_task_stops:
-          threads.emplace_back(af_racer_thread, &st, true);
+          threads.emplace_back(af_racer_thread, &st, true, goro::external_handle());
           goro::go(af_racer_task, &st, false);
           break;
         case af_mode::task_cancels_thread_stops:
-          threads.emplace_back(af_racer_thread, &st, false);
+          threads.emplace_back(af_racer_thread, &st, false, goro::external_handle());
           goro::go(af_racer_task, &st, true);
           break;
         case af_mode::two_tasks:
@@ -661,8 +663,8 @@ void run_after_func_race(std::uint64_t seed, problems& out, af_totals& totals) {
           goro::go(af_racer_task, &st, false);
           break;
         case af_mode::two_threads:
-          threads.emplace_back(af_racer_thread, &st, true);
-          threads.emplace_back(af_racer_thread, &st, false);
+          threads.emplace_back(af_racer_thread, &st, true, goro::external_handle());
+          threads.emplace_back(af_racer_thread, &st, false, goro::external_handle());
           break;
       }
       co_await st.racers_done.wait();
@@ -725,7 +727,7 @@ void run_deadline_race(std::uint64_t seed, problems& out, dl_totals& totals) {
           s->funcs.done();
         }));
       }
-      std::thread canceller([&st] {
+      std::thread canceller([&st, hold = goro::external_handle()] {  // its cancels wake waiters
         for (int i = 0; i < dl_batch; ++i) {
           const auto until = steady::now() + std::chrono::nanoseconds(st.spin_ns[i]);
           while (steady::now() < until) {
@@ -848,7 +850,8 @@ TEST_CASE("foreign wake-up racing the end of goro::run: cancel() from a std::thr
     std::error_code got;
     goro::run(goro::config{.maxprocs = 1 + static_cast<unsigned>(i % 2)}, [&]() -> goro::task<> {
       auto [ctx, cancel] = goro::with_cancel(goro::background());
-      t = std::thread([c = std::move(cancel)] { c(); });
+      // The handle (destroyed after c): main, the only task, is parked until c() wakes it.
+      t = std::thread([hold = goro::external_handle(), c = std::move(cancel)] { c(); });
       got = co_await ctx.done();
     });  // the runtime is destroyed here, perhaps while t is still inside cancel()
     t.join();

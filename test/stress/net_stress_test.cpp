@@ -963,7 +963,7 @@ TEST_CASE("a read's cancel racing the peer's write: data or canceled, the buffer
       const long this_gap = gap + static_cast<long>(r.below(401)) - 200;
       goro::wait_group racing;  // done() from the racer: the workers stay free meanwhile
       racing.add(1);
-      std::thread racer([&] {
+      std::thread racer([&, hold = goro::external_handle()] {  // its done() wakes main
         auto send = [&] {
           if (::send(client.fd(), msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size()))
             p.add("send failed");

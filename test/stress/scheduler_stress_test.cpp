@@ -279,7 +279,7 @@ TEST_CASE("trees started from outside threads run alongside a tree started insid
       outside_trees.add(outside_threads * trees_per_thread);
       std::vector<std::thread> threads;
       for (int th = 0; th < outside_threads; ++th)
-        threads.emplace_back([&, th] {
+        threads.emplace_back([&, th, hold = goro::external_handle()] {  // its tasks wake main
           for (int k = 0; k < trees_per_thread; ++k) {
             const std::size_t i = 1 + static_cast<std::size_t>(th * trees_per_thread + k);
             goro::go([&, i]() -> goro::task<> {

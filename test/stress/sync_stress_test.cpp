@@ -184,7 +184,8 @@ TEST_CASE("mutex hammer: 8 tasks x 200,000 sections on all workers, exact count,
   goro::run(goro::config{.maxprocs = procs}, [&]() -> goro::task<> {
     std::atomic<bool> stop{false};
     // A plain thread competing through try_lock (and an unlock that may wake a task).
-    std::thread outsider([&] {
+    // The handle: its unlock may wake a task while every task is parked.
+    std::thread outsider([&, hold = goro::external_handle()] {
       while (!stop.load(std::memory_order_relaxed) && thread_tries < 5'000'000) {  // relaxed: only ends the loop
         ++thread_tries;
         if (!s.m.try_lock()) {

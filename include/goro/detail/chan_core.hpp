@@ -6,6 +6,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <new>
+#include <source_location>
 #include <type_traits>
 #include <utility>
 
@@ -64,9 +65,11 @@ void chan_close(chan_core* c);
 [[noreturn]] void chan_throw_closed(const char* what);
 
 // co_await send/receive: completes at once (returns false) or parks `w` with task h
-// (returns true; a nil channel parks it forever). w.elem and w.sending are set by the
-// caller. The outcome is in w.status once it completed or the task was woken.
-bool chan_complete_or_park(chan_core* c, chan_waiter& w, std::coroutine_handle<> h);
+// (returns true; a nil channel parks it forever), recording the wait in `parked` (at
+// `where`) first. w.elem and w.sending are set by the caller. The outcome is in w.status
+// once it completed or the task was woken.
+bool chan_complete_or_park(chan_core* c, chan_waiter& w, std::coroutine_handle<> h, parked_task& parked,
+                           const std::source_location& where);
 
 // Non-blocking operations. try_send moves from *elem only when it returns true, and
 // throws closed_channel_error on a closed channel. try_recv constructs into *slot.

@@ -7,7 +7,7 @@
 //   through this pool from its promise's operator new/delete. Frames up to
 //   max_pooled_frame bytes come from a free list of their size class owned by the
 //   calling thread: no lock and no atomic on the common path. Larger frames go to
-//   ::operator new. Each block carries a 16-byte header in front of the frame, because
+//   ::operator new. Each block carries a header in front of the frame, because
 //   any task frame may become a spawned task's root (goro::spawn of a function taking its
 //   parameters by value runs in the function's own frame). A root is "live" from
 //   mark_root_live (at spawn) until its frame is freed; the live roots are found by
@@ -35,7 +35,26 @@
 #include <cstddef>
 #include <vector>
 
+#include "goro/detail/task_trace.hpp"
+
 namespace goro::detail {
+
+// In front of every frame. `link` overlaps the free list's next pointer while the block
+// is free; `root` is null then (invariant 5). `trace` is built with the slab and only
+// ever accessed atomically (task_trace).
+struct frame_header {
+  void* link;
+  std::atomic<void*> root;
+  task_trace trace;
+};
+inline constexpr std::size_t frame_header_size = sizeof(frame_header);
+static_assert(frame_header_size % 16 == 0, "frames must stay 16-byte aligned");
+
+inline frame_header& header_of(void* frame) noexcept {
+  return *reinterpret_cast<frame_header*>(static_cast<char*>(frame) - frame_header_size);
+}
+// The trace of a root frame (as returned by frame_alloc).
+inline task_trace& trace_of(void* frame) noexcept { return header_of(frame).trace; }
 
 // Frames larger than this come from ::operator new (picked: covers the frames goro's
 // own tests and benchmarks produce, which are 100-600 bytes; to be tuned).
@@ -46,8 +65,13 @@ void frame_free(void* frame, std::size_t size) noexcept;
 // Marks `frame` (as returned by frame_alloc) as the live spawned task `root`. Only the
 // thread that allocated it, before publishing the task.
 void mark_root_live(void* frame, void* root) noexcept;
-// Every live root. Only while no other thread allocates or frees frames (after the
-// workers stopped).
-std::vector<void*> live_roots();
+// Every live root. While other threads spawn and finish tasks, a root in the answer may
+// already be finished and its frame freed or reused: read only its trace (lib/trace.cpp)
+// unless no other thread runs tasks (after the workers stopped).
+struct live_root {
+  void* root;
+  frame_header* header;
+};
+std::vector<live_root> live_roots();
 
 }  // namespace goro::detail

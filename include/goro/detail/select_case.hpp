@@ -17,9 +17,15 @@
 //      case's operation and wakes the task. The select locks every guard again and
 //      disarm_locked()s every other case, then unlocks and returns the winner.
 // Each case's result is read once, after the select returned it: take_result().
+//
+// Every case carries the source_location of the call that made it (ch.recv(), ...): a
+// case awaited on its own records it as its task's wait site, and a parked select
+// records its first case's (goro::dump_tasks). A case records nothing itself inside a
+// select: only the select's own parking does.
 #pragma once
 
 #include <coroutine>
+#include <source_location>
 
 #include "goro/detail/parking.hpp"
 #include "goro/detail/short_lock.hpp"
@@ -39,11 +45,17 @@ class select_case {
   // Under guard(): removes the waiter if it is still parked (the case lost).
   virtual void disarm_locked() noexcept = 0;
 
+  // The call that made this case; line 0 if unknown.
+  const std::source_location& where() const noexcept { return where_; }
+
  protected:
   select_case() = default;
+  explicit select_case(const std::source_location& where) noexcept : where_(where) {}
   select_case(const select_case&) = default;
   select_case& operator=(const select_case&) = default;
   ~select_case() = default;
+
+  std::source_location where_;  // written at construction; one pointer
 };
 
 }  // namespace goro::detail
