@@ -601,7 +601,7 @@ void runtime::start(root_base& main) {
   stop_main.frame.destroy();
 }
 
-void runtime::sweep() noexcept {
+void runtime::sweep(const root_base* main) noexcept {
   // Destroy every unfinished task nobody joins. Destroying one drops the join handles it
   // held, which detaches (or frees) other tasks, so repeat until nothing changes; collect
   // before destroying, since no handle can reach, and so free, a detached task. Joinable
@@ -617,9 +617,16 @@ void runtime::sweep() noexcept {
     doomed.clear();
     for (const live_root& r : live_roots()) {
       auto* root = static_cast<root_base*>(r.root);
-      // relaxed: the threads that wrote it were joined.
-      if (root->join.load(std::memory_order_relaxed) == root_base::join_detached) doomed.push_back(root);
+      // relaxed: the threads that wrote it were joined. A task whose join word holds its
+      // awaiter (neither running, detached nor done) is awaited by a parked task that
+      // will never resume, and that awaiter does not touch it when destroyed.
+      const std::uintptr_t join = root->join.load(std::memory_order_relaxed);
+      if (root != main && (join == root_base::join_detached || join > root_base::join_done)) doomed.push_back(root);
     }
+    // Newest first: a task usually gets pointers to its starter's locals, rarely the reverse.
+    std::sort(doomed.begin(), doomed.end(), [](root_base* a, root_base* b) {
+      return a->trace().id.load(std::memory_order_relaxed) > b->trace().id.load(std::memory_order_relaxed);
+    });
     for (root_base* root : doomed) release(*root);
   } while (!doomed.empty());
   for (auto& w : workers) w->next = w->bounced = nullptr;
@@ -767,10 +774,10 @@ void run_main(const config& cfg, root_base& main) {
     if (rt.deadlocked) {
       std::vector<task_info> tasks = collect_tasks(nullptr);
       // The other tasks first: they may use objects in main's frame.
-      rt.sweep();
+      rt.sweep(&main);
       main_alive = false;
       release(main);
-      rt.sweep();  // the tasks main's join handles detached
+      rt.sweep(nullptr);  // the tasks main's join handles detached
       throw deadlock_error(std::move(tasks));
     }
     std::vector<task_info> leaked;
@@ -778,7 +785,7 @@ void run_main(const config& cfg, root_base& main) {
     const std::string summary = leaked.empty() ? std::string() : summarize_leaks(leaked);
     // With fail the error carries it, unless main's own exception takes precedence.
     if (!leaked.empty() && (cfg.leak_check == config::leak_mode::warn || main.error)) log().warn("{}", summary);
-    rt.sweep();
+    rt.sweep(&main);
     if (!leaked.empty() && cfg.leak_check == config::leak_mode::fail && !main.error)
       throw leak_error(summary, std::move(leaked));
   } catch (...) {

@@ -124,7 +124,9 @@ class runtime {
   static runtime* current() noexcept;
 
   void start(root_base& main);  // runs until main finishes, then stops the workers
-  void sweep() noexcept;        // after the workers stopped: destroy every unfinished task
+  // After the workers stopped: destroy every unfinished task but `main` that nobody can
+  // join any more (detached, or awaited by a parked task).
+  void sweep(const root_base* main) noexcept;
 
   void push_global(std::coroutine_handle<> h);
   void push_global_batch(const std::vector<std::coroutine_handle<>>& hs);

@@ -175,12 +175,10 @@ class [[nodiscard]] join_handle {
 
  private:
   struct awaiter {
-    detail::joinable<T>* root;  // null once collected
+    // Destroyed while parked (goro::run ending, or a deadlock), it leaves the task alone:
+    // goro::run's sweep destroys a task whose awaiter will never resume.
+    detail::joinable<T>* root;
     detail::parked_task parked;
-    // Destroyed while parked (goro::run ending, or a deadlock): the task is detached, so
-    // that goro::run destroys it too. Idempotent: g++ 12 may run this destructor twice
-    // (the temporaries-in-co_await bug, see the top of this file).
-    ~awaiter() { detach(std::exchange(root, nullptr)); }
     bool await_ready() const {
       if (!root) throw std::logic_error("goro: co_await on an empty join_handle (moved from or already awaited)");
       // acquire: pairs with the task's release exchange to join_done.
@@ -202,8 +200,8 @@ class [[nodiscard]] join_handle {
       struct releaser {
         detail::joinable<T>* root;
         ~releaser() { detail::release(*root); }
-      } on_exit{std::exchange(root, nullptr)};
-      return on_exit.root->result.take();
+      } on_exit{root};
+      return root->result.take();
     }
   };
 
