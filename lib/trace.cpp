@@ -164,6 +164,11 @@ sigquit_dump::sigquit_dump(bool wanted) {
   }
   fcntl(pipe_[0], F_SETFL, 0);  // the dumping thread blocks on the read end
   sigquit_pipe.store(pipe_[1], std::memory_order_relaxed);
+  // The thread starts with every signal blocked, so the process's signals go to the
+  // threads that wait for them (signal_notify's), not to this one.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   thread_ = std::thread([fd = pipe_[0]] {
     pthread_setname_np(pthread_self(), "goro-sigquit");
     char byte;
@@ -175,6 +180,7 @@ sigquit_dump::sigquit_dump(bool wanted) {
       std::fflush(stderr);
     }
   });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   struct sigaction action {};
   action.sa_handler = on_sigquit;
   action.sa_flags = SA_RESTART;

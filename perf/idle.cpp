@@ -45,7 +45,8 @@ goro::task<int> amain() {
     std::vector<double> latency(rounds);
     goro::wait_group wg;
     wg.add(rounds);
-    std::thread outside([&] {
+    // The handle: main is the only task and parked while this thread wakes it.
+    std::thread outside([&, hold = goro::external_handle()] {
       for (int i = 0; i < rounds; ++i) {
         std::this_thread::sleep_for(2ms);  // let every worker park
         std::atomic<bool> ran = false;
