@@ -77,9 +77,16 @@
 namespace goro::detail {
 
 constinit thread_local worker* current_worker = nullptr;
-constinit thread_local root_base* current_task = nullptr;
+namespace {
+constinit thread_local root_base* current_task_ = nullptr;  // see current_task()
+}  // namespace
+root_base* current_task() noexcept { return current_task_; }
+void set_current_task(root_base* task) noexcept { current_task_ = task; }
 constinit thread_local bool spawning_internal = false;  // see internal_spawns
-constinit thread_local std::int64_t worker_clock_ns = 0;
+namespace {
+constinit thread_local std::int64_t worker_clock_ns = 0;  // see worker_clock()
+}  // namespace
+std::int64_t worker_clock() noexcept { return worker_clock_ns; }
 
 internal_spawns::internal_spawns() noexcept { spawning_internal = true; }
 internal_spawns::~internal_spawns() { spawning_internal = false; }
@@ -356,7 +363,7 @@ std::coroutine_handle<> worker::find_work() {
   if (bounced) return std::exchange(bounced, nullptr);  // the current task goes on
   // The last task parked or finished (its frame may be gone): the next one names itself
   // when it resumes (parked_task, a root's initial_awaiter), else stays unnamed.
-  current_task = nullptr;
+  current_task_ = nullptr;
   if (++tick % housekeeping_interval == 0)
     if (auto h = housekeeping()) return h;
   if (next) return std::exchange(next, nullptr);
@@ -454,7 +461,7 @@ void worker::run_loop() {
   // the ring's only issuer.
   drain_io();
   current_worker = nullptr;
-  current_task = nullptr;  // goro::run's thread goes on; its last task is gone
+  current_task_ = nullptr;  // goro::run's thread goes on; its last task is gone
   stack_floor = nullptr;
 }
 

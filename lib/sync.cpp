@@ -105,7 +105,7 @@ struct mutex_access {
         if (m.state_.compare_exchange_weak(s, next, std::memory_order_relaxed, std::memory_order_relaxed)) break;
       }
       // The locking task's wait, recorded the first time it parks: this runs in the
-      // same native call as its co_await, so current_task is that task (a requeued
+      // same native call as its co_await, so current_task() is that task (a requeued
       // retry may run on any worker, where it is not: its record stands anyway).
       if (!requeue) owner.parked_.park(detail::wait_kind::mutex, &m, 0, owner.where_);
       w.task = frame;

@@ -75,7 +75,7 @@ struct root_promise : pooled_frame, joinable<T>, returns_value<root_promise<T>, 
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<>) const noexcept {}
     void await_resume() const noexcept {
-      current_task = &p;
+      set_current_task(&p);
       p.note_running();
     }
   };

@@ -121,7 +121,7 @@ struct task_promise : pooled_frame, joinable<T>, returns_value<task_promise<T>, 
     void await_suspend(std::coroutine_handle<>) const noexcept {}
     void await_resume() const noexcept {
       if (p.continuation) return;
-      current_task = &p;
+      set_current_task(&p);
       p.note_running();
     }
   };

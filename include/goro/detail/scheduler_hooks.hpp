@@ -32,14 +32,19 @@ struct pooled_frame {
 // housekeeping round, each wake-up from its ring): when a task parked, to the ~4 ms
 // the dump shows, without a clock read on every park (measured: 7 ns of perf/pingpong's
 // round trip). A task that ran long before it parked is stamped at the checkpoint.
-extern constinit thread_local std::int64_t worker_clock_ns;
+// Read through a call, never inline: clang 16 keeps a thread-local's address in a
+// coroutine frame across a suspension, so a task resumed on another worker would use
+// the first worker's variable (the LLVM coroutine/TLS problem).
+std::int64_t worker_clock() noexcept;
 
 struct root_base;
 // The spawned task running on this thread (null outside goro tasks). Set when a task
 // starts and by every goro awaiter when its task resumes (parked_task below); cleared by
 // the worker before it resumes anything else, so a coroutine resumed by another
 // library's awaiter runs unnamed (its waits are not recorded) rather than misnamed.
-extern constinit thread_local root_base* current_task;
+// Out of line for the reason given at worker_clock().
+root_base* current_task() noexcept;
+void set_current_task(root_base* task) noexcept;
 
 struct root_base {
   // Join state, a sum type in one word:
@@ -67,7 +72,7 @@ struct root_base {
     task_trace& t = trace();
     t.object.store(object, std::memory_order_relaxed);
     t.site.store(site, std::memory_order_relaxed);
-    t.since.store(worker_clock_ns, std::memory_order_relaxed);
+    t.since.store(worker_clock(), std::memory_order_relaxed);
     t.wait.store(static_cast<std::uint64_t>(kind) | (capacity << 8), std::memory_order_relaxed);
 #else
     (void)kind, (void)object, (void)capacity, (void)site;
@@ -90,12 +95,12 @@ struct root_base {
 class parked_task {
  public:
   void park(wait_kind kind, const void* object, std::size_t capacity, const std::source_location& site) noexcept {
-    task_ = current_task;
+    task_ = current_task();
     if (task_) task_->note_wait(kind, object, capacity, site);
   }
   void resumed() const noexcept {
     if (!task_) return;
-    current_task = task_;
+    set_current_task(task_);
     task_->note_running();
   }
   root_base* task() const noexcept { return task_; }
